@@ -1,0 +1,56 @@
+/* Daemon configuration: defaults, the XML config file (libxml2), and the
+ * command-line overrides. One table describes every setting. */
+#ifndef OPENNVT_CONFIG_H
+#define OPENNVT_CONFIG_H
+
+#include <limits.h>
+#include <stdio.h>
+
+#define CONFIG_STR_MAX 128
+
+struct opennvt_config {
+    char state_dir[PATH_MAX];
+    char log_level[16];
+
+    char bind[CONFIG_STR_MAX];   /* empty: all addresses, IPv4 and IPv6 */
+    int http_port;
+
+    int discovery_enabled;       /* WS-Discovery listener on/off */
+    int discovery_port;          /* 3702 on a real network */
+    char discovery_multicast_if[CONFIG_STR_MAX]; /* empty: default route's interface */
+
+    char manufacturer[CONFIG_STR_MAX];
+    char model[CONFIG_STR_MAX];
+    char serial[CONFIG_STR_MAX];      /* empty: derived from the device UUID */
+    char hardware_id[CONFIG_STR_MAX];
+    char name[CONFIG_STR_MAX];        /* default onvif://www.onvif.org/name/ scope */
+    char location[CONFIG_STR_MAX];    /* default onvif://www.onvif.org/location/ scope */
+
+    int soap_workers;
+    int soap_max_connections;
+    int soap_max_connections_per_ip;
+    int soap_max_request_bytes;
+    int soap_max_header_bytes;
+    int soap_max_xml_depth;
+    int soap_max_xml_occurs;
+    int soap_recv_timeout_ms;
+    int soap_send_timeout_ms;
+    int soap_idle_timeout_ms;
+    int soap_max_keep_alive;
+};
+
+/* Fills cfg with the built-in defaults (state under a per-user directory). */
+void config_defaults(struct opennvt_config *cfg);
+
+/* Applies an XML config file on top of cfg. On error returns -1 and writes a
+ * message naming the file, line and setting into err; cfg is then unchanged. */
+int config_load_file(struct opennvt_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Sets one setting by its path ("network/http-port") from text, with the same
+ * validation as the file. Returns 0, or -1 with a message in err. */
+int config_set(struct opennvt_config *cfg, const char *path, const char *value, char *err, size_t errlen);
+
+/* Writes cfg as a complete config file (every setting, with its range). */
+void config_write(const struct opennvt_config *cfg, FILE *out);
+
+#endif

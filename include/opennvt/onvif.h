@@ -1,0 +1,65 @@
+/* The ONVIF protocol layer's shared context: what every handler may reach
+ * (the device's domain modules) and what the server records per request
+ * (the local address the client connected to, for XAddrs). */
+#ifndef OPENNVT_ONVIF_H
+#define OPENNVT_ONVIF_H
+
+#include "opennvt/config.h"
+#include "opennvt/deviceid.h"
+
+struct soap;
+struct netcfg;
+
+struct onvif_device {
+    const struct opennvt_config *cfg;
+    struct netcfg *netcfg;
+    char uuid[DEVICEID_UUID_LEN + 1];
+    char serial[CONFIG_STR_MAX];
+    /* Asks the daemon to restart its services once the response is sent. */
+    void (*request_restart)(void *arg);
+    void *restart_arg;
+};
+
+struct onvif_request {
+    struct onvif_device *dev;
+    char local_host[64];    /* as it appears in a URL: 192.0.2.1 or [2001:db8::1] */
+    int local_port;
+    int tls;
+    char peer[64];          /* client address, for logs */
+};
+
+/* The per-request context the server stored in soap->user. */
+struct onvif_request *onvif_request_of(struct soap *soap);
+
+/* "http://<local address>:<port><path>" of the connection the request came in
+ * on, allocated in the soap context. */
+char *onvif_xaddr(struct soap *soap, const char *path);
+
+/* ONVIF faults: Code env:Sender or env:Receiver, then one or two ter: subcodes.
+ * Return values are what a handler returns. */
+int onvif_sender_fault(struct soap *soap, const char *subcode, const char *subcode2, const char *reason);
+int onvif_receiver_fault(struct soap *soap, const char *subcode, const char *subcode2, const char *reason);
+int onvif_fault_action_not_supported(struct soap *soap);
+/* Turns a gSOAP parse/dispatch error into the matching ONVIF fault. */
+int onvif_fault_from_soap_error(struct soap *soap);
+
+/* Services the device offers, in GetServices order. */
+struct onvif_service {
+    const char *name;        /* "device" */
+    const char *ns;          /* target namespace */
+    const char *path;        /* endpoint path */
+    int version_major, version_minor;
+    /* Literal XML of the service's capabilities element, for GetServices. */
+    char *(*capabilities_xml)(struct soap *soap);
+};
+
+const struct onvif_service *onvif_services(size_t *count);
+const struct onvif_service *onvif_service_by_path(const char *path);
+
+/* Version reported for every service: the ONVIF release the WSDLs come from. */
+#define ONVIF_VERSION_MAJOR 25
+#define ONVIF_VERSION_MINOR 12
+
+char *onvif_device_capabilities_xml(struct soap *soap);
+
+#endif

@@ -1,0 +1,337 @@
+/* Configuration: one table of settings drives defaults, parsing, validation and
+ * the documented default file. Parsing is all-or-nothing. */
+#include "opennvt/config.h"
+#include "opennvt/log.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+enum setting_type { SET_INT, SET_BOOL, SET_STR, SET_LOGLEVEL };
+
+struct setting {
+    const char *path;          /* section/name; "state-dir" has no section */
+    enum setting_type type;
+    size_t offset;
+    size_t size;               /* for strings */
+    long min, max;             /* for ints */
+    const char *doc;
+};
+
+#define INT_SETTING(p, f, lo, hi, d) { p, SET_INT, offsetof(struct opennvt_config, f), 0, lo, hi, d }
+#define BOOL_SETTING(p, f, d) { p, SET_BOOL, offsetof(struct opennvt_config, f), 0, 0, 1, d }
+#define STR_SETTING(p, f, d) { p, SET_STR, offsetof(struct opennvt_config, f), sizeof(((struct opennvt_config *)0)->f), 0, 0, d }
+
+static const struct setting settings[] = {
+    STR_SETTING("state-dir", state_dir, "directory for persistent state (created 0700)"),
+    { "log/level", SET_LOGLEVEL, offsetof(struct opennvt_config, log_level), sizeof(((struct opennvt_config *)0)->log_level), 0, 0,
+      "crit, err, warning, notice, info or debug" },
+    STR_SETTING("network/bind", bind, "listen address, IPv4 or IPv6; empty = all"),
+    INT_SETTING("network/http-port", http_port, 0, 65535, "HTTP (SOAP) port; 0 = pick a free port"),
+    BOOL_SETTING("discovery/enabled", discovery_enabled, "run the WS-Discovery listener"),
+    INT_SETTING("discovery/port", discovery_port, 0, 65535, "WS-Discovery UDP port (3702); 0 = pick a free port"),
+    STR_SETTING("discovery/multicast-interface", discovery_multicast_if, "interface for multicast Hello/Bye; empty = system default"),
+    STR_SETTING("device/manufacturer", manufacturer, "GetDeviceInformation Manufacturer"),
+    STR_SETTING("device/model", model, "GetDeviceInformation Model and hardware scope"),
+    STR_SETTING("device/serial", serial, "serial number; empty = derived from the device UUID"),
+    STR_SETTING("device/hardware-id", hardware_id, "GetDeviceInformation HardwareId"),
+    STR_SETTING("device/name", name, "initial onvif://www.onvif.org/name/ scope"),
+    STR_SETTING("device/location", location, "initial onvif://www.onvif.org/location/ scope"),
+    INT_SETTING("soap/workers", soap_workers, 1, 256, "SOAP worker threads"),
+    INT_SETTING("soap/max-connections", soap_max_connections, 1, 65536, "open HTTP connections at most"),
+    INT_SETTING("soap/max-connections-per-ip", soap_max_connections_per_ip, 1, 65536, "open HTTP connections per client address"),
+    INT_SETTING("soap/max-request-bytes", soap_max_request_bytes, 1024, 64 * 1024 * 1024, "largest accepted request (headers + body)"),
+    INT_SETTING("soap/max-header-bytes", soap_max_header_bytes, 1024, 65536, "largest accepted HTTP header block"),
+    INT_SETTING("soap/max-xml-depth", soap_max_xml_depth, 8, 1000, "deepest XML nesting accepted"),
+    INT_SETTING("soap/max-xml-occurs", soap_max_xml_occurs, 1, 1000000, "largest array accepted in a request"),
+    INT_SETTING("soap/recv-timeout-ms", soap_recv_timeout_ms, 100, 600000, "time allowed to receive a whole request"),
+    INT_SETTING("soap/send-timeout-ms", soap_send_timeout_ms, 100, 600000, "time allowed to send a response"),
+    INT_SETTING("soap/idle-timeout-ms", soap_idle_timeout_ms, 100, 3600000, "idle keep-alive connection lifetime"),
+    INT_SETTING("soap/max-keep-alive", soap_max_keep_alive, 1, 1000000, "requests per connection before it is closed"),
+};
+#define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+void config_defaults(struct opennvt_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    const char *home = getenv("HOME");
+    const char *xdg = getenv("XDG_STATE_HOME");
+    if (geteuid() == 0)
+        snprintf(cfg->state_dir, sizeof cfg->state_dir, "/var/lib/opennvt");
+    else if (xdg && xdg[0] == '/')
+        snprintf(cfg->state_dir, sizeof cfg->state_dir, "%s/opennvt", xdg);
+    else if (home && home[0] == '/')
+        snprintf(cfg->state_dir, sizeof cfg->state_dir, "%s/.local/state/opennvt", home);
+    else
+        snprintf(cfg->state_dir, sizeof cfg->state_dir, "/tmp/opennvt-%ld", (long)geteuid());
+    snprintf(cfg->log_level, sizeof cfg->log_level, "info");
+    cfg->http_port = geteuid() == 0 ? 80 : 8080;
+    cfg->discovery_enabled = 1;
+    cfg->discovery_port = 3702;
+    snprintf(cfg->manufacturer, sizeof cfg->manufacturer, "OpenNVT");
+    snprintf(cfg->model, sizeof cfg->model, "OpenNVT-Linux");
+    snprintf(cfg->hardware_id, sizeof cfg->hardware_id, "linux-generic");
+    snprintf(cfg->name, sizeof cfg->name, "OpenNVT");
+    snprintf(cfg->location, sizeof cfg->location, "unknown");
+    cfg->soap_workers = 8;
+    cfg->soap_max_connections = 1024;
+    cfg->soap_max_connections_per_ip = 512;
+    cfg->soap_max_request_bytes = 1024 * 1024;
+    cfg->soap_max_header_bytes = 16384;
+    cfg->soap_max_xml_depth = 64;
+    cfg->soap_max_xml_occurs = 10000;
+    cfg->soap_recv_timeout_ms = 10000;
+    cfg->soap_send_timeout_ms = 10000;
+    cfg->soap_idle_timeout_ms = 60000;
+    cfg->soap_max_keep_alive = 1000;
+}
+
+static const struct setting *find_setting(const char *path)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (strcmp(settings[i].path, path) == 0)
+            return &settings[i];
+    return NULL;
+}
+
+/* Validates text for one setting and stores it into cfg. */
+static int apply_value(struct opennvt_config *cfg, const struct setting *s, const char *value,
+                       char *why, size_t whylen)
+{
+    char *field = (char *)cfg + s->offset;
+    switch (s->type) {
+    case SET_INT: {
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        while (*end == ' ' || *end == '\t' || *end == '\n')
+            end++;
+        if (errno || end == value || *end) {
+            snprintf(why, whylen, "'%s' is not an integer", value);
+            return -1;
+        }
+        if (v < s->min || v > s->max) {
+            snprintf(why, whylen, "%ld is out of range %ld..%ld", v, s->min, s->max);
+            return -1;
+        }
+        *(int *)field = (int)v;
+        return 0;
+    }
+    case SET_BOOL:
+        if (!strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes") || !strcmp(value, "on"))
+            *(int *)field = 1;
+        else if (!strcmp(value, "false") || !strcmp(value, "0") || !strcmp(value, "no") || !strcmp(value, "off"))
+            *(int *)field = 0;
+        else {
+            snprintf(why, whylen, "'%s' is not a boolean (true/false)", value);
+            return -1;
+        }
+        return 0;
+    case SET_LOGLEVEL:
+        if (log_level_from_name(value) < 0) {
+            snprintf(why, whylen, "'%s' is not a log level (crit, err, warning, notice, info, debug)", value);
+            return -1;
+        }
+        /* fall through */
+    case SET_STR:
+        if (strlen(value) >= s->size) {
+            snprintf(why, whylen, "value longer than %zu characters", s->size - 1);
+            return -1;
+        }
+        for (const char *p = value; *p; p++)
+            if ((unsigned char)*p < 0x20) {
+                snprintf(why, whylen, "control characters are not allowed");
+                return -1;
+            }
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    }
+    return -1;
+}
+
+int config_set(struct opennvt_config *cfg, const char *path, const char *value, char *err, size_t errlen)
+{
+    const struct setting *s = find_setting(path);
+    char why[256];
+    if (!s) {
+        snprintf(err, errlen, "unknown setting '%s'", path);
+        return -1;
+    }
+    if (apply_value(cfg, s, value, why, sizeof why) != 0) {
+        snprintf(err, errlen, "setting '%s': %s", path, why);
+        return -1;
+    }
+    return 0;
+}
+
+static int is_blank(const xmlChar *s)
+{
+    for (; s && *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
+            return 0;
+    return 1;
+}
+
+static int load_element(struct opennvt_config *cfg, const char *file, xmlNode *el, const char *section,
+                        char *err, size_t errlen)
+{
+    char path[128];
+    if (section)
+        snprintf(path, sizeof path, "%s/%s", section, (const char *)el->name);
+    else
+        snprintf(path, sizeof path, "%s", (const char *)el->name);
+
+    int has_child_elements = 0;
+    for (xmlNode *c = el->children; c; c = c->next) {
+        if (c->type == XML_ELEMENT_NODE)
+            has_child_elements = 1;
+        else if (c->type == XML_TEXT_NODE && !is_blank(c->content) && !find_setting(path)) {
+            snprintf(err, errlen, "%s:%ld: unexpected text in <%s>", file, xmlGetLineNo(el), path);
+            return -1;
+        }
+    }
+    if (el->properties) {
+        snprintf(err, errlen, "%s:%ld: setting '%s': attributes are not used, put values in elements",
+                 file, xmlGetLineNo(el), path);
+        return -1;
+    }
+    const struct setting *s = find_setting(path);
+    if (s) {
+        if (has_child_elements) {
+            snprintf(err, errlen, "%s:%ld: setting '%s' takes a value, not elements", file, xmlGetLineNo(el), path);
+            return -1;
+        }
+        xmlChar *text = xmlNodeGetContent(el);
+        /* Trim surrounding whitespace: values are short tokens. */
+        char *v = (char *)text;
+        while (v && (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r'))
+            v++;
+        size_t n = v ? strlen(v) : 0;
+        while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\n' || v[n - 1] == '\r'))
+            v[--n] = '\0';
+        char why[256];
+        int rc = apply_value(cfg, s, v ? v : "", why, sizeof why);
+        if (rc != 0)
+            snprintf(err, errlen, "%s:%ld: setting '%s': %s", file, xmlGetLineNo(el), path, why);
+        xmlFree(text);
+        return rc;
+    }
+    if (section) {
+        snprintf(err, errlen, "%s:%ld: unknown setting '%s'", file, xmlGetLineNo(el), path);
+        return -1;
+    }
+    /* A section: its children are settings. */
+    int known_section = 0;
+    size_t plen = strlen(path);
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (strncmp(settings[i].path, path, plen) == 0 && settings[i].path[plen] == '/')
+            known_section = 1;
+    if (!known_section) {
+        snprintf(err, errlen, "%s:%ld: unknown section '%s'", file, xmlGetLineNo(el), path);
+        return -1;
+    }
+    for (xmlNode *c = el->children; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && load_element(cfg, file, c, path, err, errlen) != 0)
+            return -1;
+    return 0;
+}
+
+int config_load_file(struct opennvt_config *cfg, const char *path, char *err, size_t errlen)
+{
+    xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
+    if (!ctxt) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    xmlDocPtr doc = xmlCtxtReadFile(ctxt, path, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc) {
+        const xmlError *e = xmlCtxtGetLastError(ctxt);
+        if (e && e->line > 0)
+            snprintf(err, errlen, "%s:%d: XML error: %s", path, e->line, e->message ? e->message : "malformed");
+        else
+            snprintf(err, errlen, "%s: cannot read or parse (%s)", path, e && e->message ? e->message : strerror(errno));
+        /* libxml2 messages end in a newline */
+        size_t n = strlen(err);
+        while (n > 0 && (err[n - 1] == '\n'))
+            err[--n] = '\0';
+        xmlFreeParserCtxt(ctxt);
+        return -1;
+    }
+    xmlFreeParserCtxt(ctxt);
+    xmlNode *root = xmlDocGetRootElement(doc);
+    int rc = 0;
+    if (!root || strcmp((const char *)root->name, "opennvt") != 0) {
+        snprintf(err, errlen, "%s:%ld: the root element must be <opennvt>", path, root ? xmlGetLineNo(root) : 1L);
+        rc = -1;
+    } else {
+        struct opennvt_config next = *cfg;
+        for (xmlNode *c = root->children; c && rc == 0; c = c->next) {
+            if (c->type == XML_ELEMENT_NODE)
+                rc = load_element(&next, path, c, NULL, err, errlen);
+            else if (c->type == XML_TEXT_NODE && !is_blank(c->content)) {
+                snprintf(err, errlen, "%s:%ld: unexpected text in <opennvt>", path, xmlGetLineNo(c));
+                rc = -1;
+            }
+        }
+        if (rc == 0)
+            *cfg = next;
+    }
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+static void write_escaped(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '&': fputs("&amp;", out); break;
+        default: fputc(*s, out);
+        }
+    }
+}
+
+void config_write(const struct opennvt_config *cfg, FILE *out)
+{
+    fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- opennvtd configuration: every setting with its default.\n"
+          "     Command-line options override these values. -->\n<opennvt>\n", out);
+    const char *open_section = NULL;
+    size_t open_len = 0;
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        const char *slash = strchr(s->path, '/');
+        size_t seclen = slash ? (size_t)(slash - s->path) : 0;
+        if (open_section && (!slash || seclen != open_len || strncmp(open_section, s->path, seclen))) {
+            fprintf(out, "  </%.*s>\n", (int)open_len, open_section);
+            open_section = NULL;
+        }
+        if (slash && !open_section) {
+            fprintf(out, "  <%.*s>\n", (int)seclen, s->path);
+            open_section = s->path;
+            open_len = seclen;
+        }
+        const char *name = slash ? slash + 1 : s->path;
+        const char *indent = slash ? "    " : "  ";
+        const char *field = (const char *)cfg + s->offset;
+        if (s->type == SET_INT)
+            fprintf(out, "%s<!-- %s (%ld..%ld) -->\n%s<%s>%d</%s>\n", indent, s->doc, s->min, s->max, indent, name,
+                    *(const int *)field, name);
+        else if (s->type == SET_BOOL)
+            fprintf(out, "%s<!-- %s -->\n%s<%s>%s</%s>\n", indent, s->doc, indent, name,
+                    *(const int *)field ? "true" : "false", name);
+        else {
+            fprintf(out, "%s<!-- %s -->\n%s<%s>", indent, s->doc, indent, name);
+            write_escaped(out, field);
+            fprintf(out, "</%s>\n", name);
+        }
+    }
+    if (open_section)
+        fprintf(out, "  </%.*s>\n", (int)open_len, open_section);
+    fputs("</opennvt>\n", out);
+}

@@ -1,0 +1,379 @@
+/* opennvtd: options, configuration, state directory, and the lifecycle of the
+ * services (start, restart on SystemReboot or SIGHUP, clean stop on SIGTERM). */
+#include "opennvt/atomicfile.h"
+#include "opennvt/config.h"
+#include "opennvt/deviceid.h"
+#include "opennvt/discovery.h"
+#include "opennvt/log.h"
+#include "opennvt/netcfg.h"
+#include "opennvt/onvif.h"
+#include "opennvt/soapserver.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef OPENNVT_VERSION
+#define OPENNVT_VERSION "0.0.0"
+#endif
+
+#define EXIT_RUNTIME 1
+#define EXIT_CONFIG 2
+#define MAX_OVERRIDES 16
+
+struct override {
+    const char *path;
+    const char *value;
+};
+
+struct daemon_opts {
+    const char *config_file;
+    const char *ports_file;
+    int foreground;
+    int print_config;
+    size_t n_overrides;
+    struct override overrides[MAX_OVERRIDES];
+};
+
+struct services {
+    struct opennvt_config cfg;
+    struct onvif_device dev;
+    struct netcfg *netcfg;
+    struct soapserver *soap;
+    struct discovery *discovery;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: opennvtd [OPTIONS]\n"
+            "ONVIF network video transmitter daemon.\n\n"
+            "  --config FILE         XML configuration file (see --print-config)\n"
+            "  --state-dir DIR       persistent state directory (created 0700)\n"
+            "  --bind ADDR           listen address, IPv4 or IPv6 (default: all)\n"
+            "  --http-port N         HTTP/SOAP port, 0 = pick a free port\n"
+            "  --discovery-port N    WS-Discovery UDP port (default 3702), 0 = pick a free port\n"
+            "  --log-level LEVEL     crit, err, warning, notice, info or debug\n"
+            "  --foreground          stay in the foreground (default: detach)\n"
+            "  --ports-file FILE     after binding, write the actual ports as name=N lines\n"
+            "  --print-config        print the effective configuration as XML and exit\n"
+            "  --help                this text\n"
+            "  --version             print the version\n\n"
+            "Exit status: 0 stopped cleanly, 1 runtime failure, 2 configuration or usage error.\n");
+}
+
+static int add_override(struct daemon_opts *o, const char *path, const char *value)
+{
+    if (o->n_overrides >= MAX_OVERRIDES)
+        return -1;
+    o->overrides[o->n_overrides++] = (struct override){ path, value };
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct daemon_opts *o)
+{
+    enum { OPT_CONFIG = 256, OPT_STATE, OPT_BIND, OPT_HTTP, OPT_DISC, OPT_LOG, OPT_FG, OPT_PORTS, OPT_PRINT, OPT_HELP, OPT_VERSION };
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, OPT_CONFIG },
+        { "state-dir", required_argument, NULL, OPT_STATE },
+        { "bind", required_argument, NULL, OPT_BIND },
+        { "http-port", required_argument, NULL, OPT_HTTP },
+        { "discovery-port", required_argument, NULL, OPT_DISC },
+        { "log-level", required_argument, NULL, OPT_LOG },
+        { "foreground", no_argument, NULL, OPT_FG },
+        { "ports-file", required_argument, NULL, OPT_PORTS },
+        { "print-config", no_argument, NULL, OPT_PRINT },
+        { "help", no_argument, NULL, OPT_HELP },
+        { "version", no_argument, NULL, OPT_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_CONFIG: o->config_file = optarg; break;
+        case OPT_STATE: add_override(o, "state-dir", optarg); break;
+        case OPT_BIND: add_override(o, "network/bind", optarg); break;
+        case OPT_HTTP: add_override(o, "network/http-port", optarg); break;
+        case OPT_DISC: add_override(o, "discovery/port", optarg); break;
+        case OPT_LOG: add_override(o, "log/level", optarg); break;
+        case OPT_FG: o->foreground = 1; break;
+        case OPT_PORTS: o->ports_file = optarg; break;
+        case OPT_PRINT: o->print_config = 1; break;
+        case OPT_HELP: usage(stdout); exit(0);
+        case OPT_VERSION: printf("opennvtd %s\n", OPENNVT_VERSION); exit(0);
+        default:
+            fprintf(stderr, "opennvtd: unknown option or missing value: %s\n", argv[optind - 1]);
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "opennvtd: unexpected argument: %s\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Defaults, then the file, then the command line. Returns 0 or -1 (message printed). */
+static int build_config(const struct daemon_opts *o, struct opennvt_config *cfg)
+{
+    char err[512];
+    config_defaults(cfg);
+    if (o->config_file && config_load_file(cfg, o->config_file, err, sizeof err) != 0) {
+        fprintf(stderr, "opennvtd: %s\n", err);
+        return -1;
+    }
+    for (size_t i = 0; i < o->n_overrides; i++) {
+        if (config_set(cfg, o->overrides[i].path, o->overrides[i].value, err, sizeof err) != 0) {
+            fprintf(stderr, "opennvtd: command line: %s\n", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void percent_encode(const char *in, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t k = 0;
+    for (; *in && k + 4 < outlen; in++) {
+        unsigned char ch = (unsigned char)*in;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("-._~", ch)) {
+            out[k++] = (char)ch;
+        } else {
+            out[k++] = '%';
+            out[k++] = hex[ch >> 4];
+            out[k++] = hex[ch & 15];
+        }
+    }
+    out[k] = '\0';
+}
+
+static int write_ports_file(const char *path, const struct services *s)
+{
+    char buf[128];
+    int n = snprintf(buf, sizeof buf, "http=%d\n", soapserver_port(s->soap));
+    if (s->discovery)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "discovery=%d\n", discovery_port(s->discovery));
+    int rc = atomicfile_write(path, buf, (size_t)n, 0644);
+    if (rc != 0)
+        log_err("system", "cannot write ports file %s: %s", path, strerror(-rc));
+    return rc;
+}
+
+static void on_netcfg_change(void *arg)
+{
+    struct services *s = arg;
+    discovery_settings_changed(s->discovery);
+}
+
+static void request_restart(void *arg)
+{
+    (void)arg;
+    kill(getpid(), SIGUSR1);
+}
+
+static int start_services(struct services *s)
+{
+    const struct opennvt_config *cfg = &s->cfg;
+    log_set_level((enum log_level)log_level_from_name(cfg->log_level));
+    int rc = atomicfile_mkdir_private(cfg->state_dir);
+    if (rc != 0) {
+        log_crit("system", "state directory %s: %s", cfg->state_dir, strerror(-rc));
+        return -1;
+    }
+    chmod(cfg->state_dir, 0700);
+    memset(&s->dev, 0, sizeof s->dev);
+    rc = deviceid_load_or_create(cfg->state_dir, s->dev.uuid);
+    if (rc != 0) {
+        log_crit("system", "device identity in %s: %s", cfg->state_dir, strerror(-rc));
+        return -1;
+    }
+    if (cfg->serial[0]) {
+        snprintf(s->dev.serial, sizeof s->dev.serial, "%s", cfg->serial);
+    } else {
+        size_t k = 0;
+        for (const char *p = s->dev.uuid; *p && k < 12; p++)
+            if (*p != '-')
+                s->dev.serial[k++] = (char)(*p >= 'a' && *p <= 'f' ? *p - 32 : *p);
+        s->dev.serial[k] = '\0';
+    }
+    char enc[CONFIG_STR_MAX * 3 + 1];
+    char fixed_type[] = "onvif://www.onvif.org/type/Network_Video_Transmitter";
+    char fixed_hw[CONFIG_STR_MAX * 3 + 64], def_name[CONFIG_STR_MAX * 3 + 64], def_loc[CONFIG_STR_MAX * 3 + 64];
+    percent_encode(cfg->model, enc, sizeof enc);
+    snprintf(fixed_hw, sizeof fixed_hw, "onvif://www.onvif.org/hardware/%s", enc);
+    percent_encode(cfg->name, enc, sizeof enc);
+    snprintf(def_name, sizeof def_name, "onvif://www.onvif.org/name/%s", enc);
+    percent_encode(cfg->location, enc, sizeof enc);
+    snprintf(def_loc, sizeof def_loc, "onvif://www.onvif.org/location/%s", enc);
+    const char *fixed[] = { fixed_type, fixed_hw };
+    const char *defaults[] = { def_name, def_loc };
+    rc = netcfg_open(&s->netcfg, cfg->state_dir, fixed, 2, defaults, 2);
+    if (rc != NETCFG_OK) {
+        log_crit("system", "network settings: %s", netcfg_strerror(rc));
+        return -1;
+    }
+    s->dev.cfg = cfg;
+    s->dev.netcfg = s->netcfg;
+    s->dev.request_restart = request_restart;
+    s->dev.restart_arg = s;
+    if (soapserver_start(&s->soap, cfg, &s->dev) != 0) {
+        netcfg_close(s->netcfg);
+        s->netcfg = NULL;
+        return -1;
+    }
+    if (cfg->discovery_enabled && discovery_start(&s->discovery, cfg, &s->dev, soapserver_port(s->soap)) != 0)
+        log_err("discovery", "WS-Discovery is not running");
+    netcfg_set_change_hook(s->netcfg, on_netcfg_change, s);
+    log_notice("system", "opennvtd %s started, device urn:uuid:%s, state in %s", OPENNVT_VERSION, s->dev.uuid, cfg->state_dir);
+    return 0;
+}
+
+static void stop_services(struct services *s)
+{
+    if (s->netcfg)
+        netcfg_set_change_hook(s->netcfg, NULL, NULL);
+    discovery_stop(s->discovery);
+    s->discovery = NULL;
+    soapserver_stop(s->soap);
+    s->soap = NULL;
+    netcfg_close(s->netcfg);
+    s->netcfg = NULL;
+}
+
+/* Keeps ephemeral ports stable across in-process restarts. */
+static void pin_ports(struct services *s, struct opennvt_config *next)
+{
+    if (next->http_port == 0 && s->soap)
+        next->http_port = soapserver_port(s->soap);
+    if (next->discovery_port == 0 && s->discovery)
+        next->discovery_port = discovery_port(s->discovery);
+}
+
+static int lock_state_dir(const char *dir)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/lock", dir) >= (int)sizeof path)
+        return -1;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        log_crit("system", "state directory %s is in use by another opennvtd", dir);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd; /* held until exit */
+}
+
+static int detach(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid > 0)
+        _exit(0);
+    setsid();
+    pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid > 0)
+        _exit(0);
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        if (fd > STDERR_FILENO)
+            close(fd);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct daemon_opts opts = { 0 };
+    if (parse_args(argc, argv, &opts) != 0)
+        return EXIT_CONFIG;
+    static struct services s;
+    if (build_config(&opts, &s.cfg) != 0)
+        return EXIT_CONFIG;
+    if (opts.print_config) {
+        config_write(&s.cfg, stdout);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* every thread inherits this; main waits below */
+
+    log_set_level((enum log_level)log_level_from_name(s.cfg.log_level));
+    if (atomicfile_mkdir_private(s.cfg.state_dir) != 0) {
+        log_crit("system", "cannot create state directory %s", s.cfg.state_dir);
+        return EXIT_RUNTIME;
+    }
+    if (!opts.foreground && detach() != 0)
+        return EXIT_RUNTIME;
+    if (lock_state_dir(s.cfg.state_dir) < 0)
+        return EXIT_RUNTIME;
+    if (start_services(&s) != 0)
+        return EXIT_RUNTIME;
+    if (opts.ports_file && write_ports_file(opts.ports_file, &s) != 0) {
+        stop_services(&s);
+        return EXIT_RUNTIME;
+    }
+
+    int exit_code = 0;
+    for (;;) {
+        int sig = sigwaitinfo(&sigs, NULL);
+        if (sig < 0)
+            continue;
+        if (sig == SIGTERM || sig == SIGINT) {
+            log_notice("system", "stopping on signal %d", sig);
+            break;
+        }
+        struct opennvt_config next = s.cfg;
+        if (sig == SIGHUP) {
+            struct opennvt_config fresh;
+            if (build_config(&opts, &fresh) != 0) {
+                log_err("config", "reload refused: configuration is invalid, keeping the running one");
+                continue;
+            }
+            if (strcmp(fresh.state_dir, s.cfg.state_dir) != 0) {
+                log_err("config", "reload refused: state-dir cannot change while running");
+                continue;
+            }
+            next = fresh;
+            log_notice("config", "reloading configuration");
+        } else {
+            struct timespec pause = { 0, 300 * 1000000L }; /* let the SystemReboot response leave */
+            nanosleep(&pause, NULL);
+            log_notice("system", "restarting services");
+        }
+        pin_ports(&s, &next);
+        stop_services(&s);
+        s.cfg = next;
+        if (start_services(&s) != 0) {
+            exit_code = EXIT_RUNTIME;
+            break;
+        }
+        if (opts.ports_file)
+            write_ports_file(opts.ports_file, &s);
+    }
+    stop_services(&s);
+    log_notice("system", "stopped");
+    return exit_code;
+}

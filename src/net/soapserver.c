@@ -1,0 +1,716 @@
+/* HTTP/SOAP listener. One epoll thread accepts connections and buffers each
+ * request until it is complete (bounded by httpframe); complete requests go to
+ * a fixed pool of gSOAP workers, which parse from memory and write the
+ * response; keep-alive connections then return to the loop. A worker is only
+ * ever busy with a request that has fully arrived. */
+#include "opennvt/soapserver.h"
+#include "opennvt/httpframe.h"
+#include "opennvt/log.h"
+#include "soapH.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+extern struct Namespace namespaces[];
+
+#define READ_CHUNK 16384
+#define MAX_LISTENERS 2
+
+enum conn_state { CONN_READING, CONN_QUEUED, CONN_SERVING };
+
+struct conn {
+    int fd;
+    enum conn_state state;
+    char *buf;
+    size_t len, cap;
+    struct httpframe frame;
+    int continue_sent;
+    int requests;
+    int64_t deadline_ms;          /* request or idle deadline */
+    int64_t request_started_ms;   /* 0 while idle */
+    int close_after;              /* worker decided to close */
+    struct sockaddr_storage peer;
+    struct sockaddr_storage local;
+    char peer_text[64];
+    char local_host[64];
+    int local_port;
+    struct conn *prev, *next;     /* loop's list of connections */
+    struct conn *qnext;           /* work queue / return queue */
+};
+
+struct soapserver {
+    const struct opennvt_config *cfg;
+    struct onvif_device *dev;
+    int listen_fd[MAX_LISTENERS];
+    int n_listen;
+    int port;
+    int epfd;
+    int wake_fd;                  /* eventfd: returns from workers, shutdown */
+    volatile int stopping;
+    pthread_t loop_thread;
+    pthread_t *workers;
+    int n_workers;
+    struct soap *master;
+
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;
+    struct conn *work_head, *work_tail;   /* complete requests */
+    struct conn *ret_head;                /* back from workers */
+
+    struct conn *conns;                   /* owned by the loop thread */
+    int n_conns;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void addr_text(const struct sockaddr_storage *ss, char *host, size_t hostlen, int *port, int bracket_v6)
+{
+    char tmp[INET6_ADDRSTRLEN] = "?";
+    *port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &s->sin_addr, tmp, sizeof tmp);
+        *port = ntohs(s->sin_port);
+        snprintf(host, hostlen, "%s", tmp);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+        *port = ntohs(s->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr)) {
+            inet_ntop(AF_INET, &s->sin6_addr.s6_addr[12], tmp, sizeof tmp);
+            snprintf(host, hostlen, "%s", tmp);
+        } else {
+            inet_ntop(AF_INET6, &s->sin6_addr, tmp, sizeof tmp);
+            snprintf(host, hostlen, bracket_v6 ? "[%s]" : "%s", tmp);
+        }
+    } else {
+        snprintf(host, hostlen, "?");
+    }
+}
+
+/* ---- listening sockets ---------------------------------------------------- */
+
+static int open_listener(const struct sockaddr *sa, socklen_t salen, int v6only)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (sa->sa_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    if (bind(fd, sa, salen) != 0 || listen(fd, 1024) != 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    return fd;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    return ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+                                   : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static int open_listeners(struct soapserver *srv)
+{
+    const char *bind_addr = srv->cfg->bind;
+    int port = srv->cfg->http_port;
+    if (bind_addr[0]) {
+        struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE, .ai_socktype = SOCK_STREAM };
+        struct addrinfo *ai;
+        char portstr[8];
+        snprintf(portstr, sizeof portstr, "%d", port);
+        int rc = getaddrinfo(bind_addr, portstr, &hints, &ai);
+        if (rc != 0) {
+            log_err("soap", "bind address '%s' is not a numeric IPv4 or IPv6 address", bind_addr);
+            return -EINVAL;
+        }
+        int fd = open_listener(ai->ai_addr, ai->ai_addrlen, 1);
+        freeaddrinfo(ai);
+        if (fd < 0) {
+            log_err("soap", "cannot listen on %s port %d: %s", bind_addr, port, strerror(-fd));
+            return fd;
+        }
+        srv->listen_fd[srv->n_listen++] = fd;
+    } else {
+        /* All addresses: one dual-stack socket, or IPv4 only where IPv6 is off. */
+        struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT, .sin6_port = htons((uint16_t)port) };
+        int fd = open_listener((struct sockaddr *)&a6, sizeof a6, 0);
+        if (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL) {
+            struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY), .sin_port = htons((uint16_t)port) };
+            fd = open_listener((struct sockaddr *)&a4, sizeof a4, 0);
+        }
+        if (fd < 0) {
+            log_err("soap", "cannot listen on port %d: %s", port, strerror(-fd));
+            return fd;
+        }
+        srv->listen_fd[srv->n_listen++] = fd;
+    }
+    srv->port = bound_port(srv->listen_fd[0]);
+    return 0;
+}
+
+/* ---- connection bookkeeping (loop thread only) ----------------------------- */
+
+static void conn_unlink_and_free(struct soapserver *srv, struct conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->n_conns--;
+    if (c->fd >= 0) {
+        epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+    }
+    free(c->buf);
+    free(c);
+}
+
+static void send_all_best_effort(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void reply_status_and_close(struct soapserver *srv, struct conn *c, int status, const char *reason,
+                                   const char *extra_header)
+{
+    char msg[512];
+    int n = snprintf(msg, sizeof msg,
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n"
+                     "%sConnection: close\r\n\r\n%s\n",
+                     status, reason, strlen(reason) + 1, extra_header ? extra_header : "", reason);
+    send_all_best_effort(c->fd, msg, (size_t)n);
+    log_info("soap", "%s: HTTP %d %s", c->peer_text, status, reason);
+    shutdown(c->fd, SHUT_WR);
+    conn_unlink_and_free(srv, c);
+}
+
+static int count_peer_conns(struct soapserver *srv, const struct sockaddr_storage *peer)
+{
+    int n = 0;
+    for (struct conn *c = srv->conns; c; c = c->next) {
+        if (c->peer.ss_family != peer->ss_family)
+            continue;
+        if (peer->ss_family == AF_INET &&
+            ((struct sockaddr_in *)&c->peer)->sin_addr.s_addr == ((const struct sockaddr_in *)peer)->sin_addr.s_addr)
+            n++;
+        else if (peer->ss_family == AF_INET6 &&
+                 memcmp(&((struct sockaddr_in6 *)&c->peer)->sin6_addr, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16) == 0)
+            n++;
+    }
+    return n;
+}
+
+static void accept_all(struct soapserver *srv, int lfd)
+{
+    for (;;) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            return; /* EAGAIN, or EMFILE: try again on the next wakeup */
+        }
+        struct conn *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->peer = peer;
+        socklen_t llen = sizeof c->local;
+        getsockname(fd, (struct sockaddr *)&c->local, &llen);
+        int pport;
+        char phost[64];
+        addr_text(&peer, phost, sizeof phost, &pport, 0);
+        snprintf(c->peer_text, sizeof c->peer_text, "%s", phost);
+        addr_text(&c->local, c->local_host, sizeof c->local_host, &c->local_port, 1);
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        c->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = c;
+        srv->conns = c;
+        srv->n_conns++;
+        c->state = CONN_READING;
+        c->deadline_ms = now_ms() + srv->cfg->soap_idle_timeout_ms;
+        if (srv->n_conns > srv->cfg->soap_max_connections) {
+            reply_status_and_close(srv, c, 503, "Service Unavailable", "Retry-After: 1\r\n");
+            continue;
+        }
+        if (count_peer_conns(srv, &peer) > srv->cfg->soap_max_connections_per_ip) {
+            reply_status_and_close(srv, c, 503, "Service Unavailable", "Retry-After: 1\r\n");
+            continue;
+        }
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
+        if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+            conn_unlink_and_free(srv, c);
+    }
+}
+
+static void queue_work(struct soapserver *srv, struct conn *c)
+{
+    c->state = CONN_QUEUED;
+    epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    pthread_mutex_lock(&srv->qlock);
+    c->qnext = NULL;
+    if (srv->work_tail)
+        srv->work_tail->qnext = c;
+    else
+        srv->work_head = c;
+    srv->work_tail = c;
+    pthread_cond_signal(&srv->qcond);
+    pthread_mutex_unlock(&srv->qlock);
+}
+
+/* Frames what is buffered; queues a complete request or answers an error. */
+static void examine_buffer(struct soapserver *srv, struct conn *c)
+{
+    if (c->len == 0)
+        return;
+    if (!c->request_started_ms) {
+        c->request_started_ms = now_ms();
+        c->deadline_ms = c->request_started_ms + srv->cfg->soap_recv_timeout_ms;
+    }
+    int r = httpframe_parse(c->buf, c->len, (size_t)srv->cfg->soap_max_header_bytes,
+                            (size_t)srv->cfg->soap_max_request_bytes, &c->frame);
+    if (r == HTTPFRAME_COMPLETE) {
+        queue_work(srv, c);
+    } else if (r == HTTPFRAME_NEED_BODY) {
+        if (c->frame.expect_continue && !c->continue_sent) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            send_all_best_effort(c->fd, cont, sizeof cont - 1);
+            c->continue_sent = 1;
+        }
+    } else if (r < 0) {
+        const char *reason;
+        int status = httpframe_status(r, &reason);
+        reply_status_and_close(srv, c, status, reason, NULL);
+    }
+}
+
+static void read_conn(struct soapserver *srv, struct conn *c)
+{
+    for (;;) {
+        if (c->cap - c->len < READ_CHUNK / 2) {
+            size_t limit = (size_t)srv->cfg->soap_max_request_bytes + READ_CHUNK;
+            if (c->cap >= limit) {
+                /* Buffered more than any acceptable request; let framing decide. */
+                break;
+            }
+            size_t ncap = c->cap ? c->cap * 2 : READ_CHUNK;
+            if (ncap > limit)
+                ncap = limit;
+            char *nb = realloc(c->buf, ncap);
+            if (!nb) {
+                conn_unlink_and_free(srv, c);
+                return;
+            }
+            c->buf = nb;
+            c->cap = ncap;
+        }
+        ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+        if (n > 0) {
+            c->len += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        /* EOF or error: a half-sent request is simply dropped. */
+        conn_unlink_and_free(srv, c);
+        return;
+    }
+    examine_buffer(srv, c);
+}
+
+static void take_returns(struct soapserver *srv)
+{
+    pthread_mutex_lock(&srv->qlock);
+    struct conn *list = srv->ret_head;
+    srv->ret_head = NULL;
+    pthread_mutex_unlock(&srv->qlock);
+    while (list) {
+        struct conn *c = list;
+        list = list->qnext;
+        if (c->close_after || srv->stopping) {
+            conn_unlink_and_free(srv, c);
+            continue;
+        }
+        /* Keep pipelined bytes that followed the request just served. */
+        size_t used = c->frame.total_len;
+        memmove(c->buf, c->buf + used, c->len - used);
+        c->len -= used;
+        c->continue_sent = 0;
+        c->request_started_ms = 0;
+        c->state = CONN_READING;
+        c->deadline_ms = now_ms() + srv->cfg->soap_idle_timeout_ms;
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
+        if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+            conn_unlink_and_free(srv, c);
+            continue;
+        }
+        examine_buffer(srv, c);
+    }
+}
+
+static void expire_conns(struct soapserver *srv)
+{
+    int64_t now = now_ms();
+    struct conn *c = srv->conns;
+    while (c) {
+        struct conn *next = c->next;
+        if (c->state == CONN_READING && now >= c->deadline_ms) {
+            if (c->request_started_ms)
+                reply_status_and_close(srv, c, 408, "Request Timeout", NULL);
+            else
+                conn_unlink_and_free(srv, c);
+        }
+        c = next;
+    }
+}
+
+static void *loop_main(void *arg)
+{
+    struct soapserver *srv = arg;
+    struct epoll_event events[64];
+    int64_t last_sweep = now_ms();
+    while (!srv->stopping) {
+        int n = epoll_wait(srv->epfd, events, 64, 200);
+        for (int i = 0; i < n; i++) {
+            void *p = events[i].data.ptr;
+            if (p == &srv->wake_fd) {
+                uint64_t v;
+                if (read(srv->wake_fd, &v, sizeof v) < 0) { /* nothing to do */ }
+                take_returns(srv);
+            } else if (p == &srv->listen_fd[0] || p == &srv->listen_fd[1]) {
+                accept_all(srv, *(int *)p);
+            } else {
+                struct conn *c = p;
+                if (c->state == CONN_READING)
+                    read_conn(srv, c);
+            }
+        }
+        int64_t now = now_ms();
+        if (now - last_sweep >= 100) {
+            expire_conns(srv);
+            last_sweep = now;
+        }
+    }
+    return NULL;
+}
+
+/* ---- workers ---------------------------------------------------------------- */
+
+struct worker_io {
+    struct conn *conn;
+    size_t pos;
+    int close_requested;
+    size_t sent;
+};
+
+static int (*gsoap_fsend)(struct soap *, const char *, size_t);
+
+/* Counts what gSOAP writes, so a request never ends without a response. */
+static int fsend_counted(struct soap *soap, const char *s, size_t n)
+{
+    struct worker_io *io = soap->data[0];
+    if (io)
+        io->sent += n;
+    return gsoap_fsend(soap, s, n);
+}
+
+static int is_soap_media_type(const char *t)
+{
+    return !strcmp(t, "application/soap+xml") || !strcmp(t, "text/xml") || !strcmp(t, "application/xml");
+}
+
+static void reply_simple(struct worker_io *io, int status, const char *reason, const char *extra)
+{
+    char msg[256];
+    int n = snprintf(msg, sizeof msg, "HTTP/1.1 %d %s\r\n%sContent-Length: 0\r\n%s\r\n", status, reason,
+                     extra ? extra : "", io->close_requested ? "Connection: close\r\n" : "");
+    send_all_best_effort(io->conn->fd, msg, (size_t)n);
+    io->sent += (size_t)n;
+}
+
+static size_t frecv_buffer(struct soap *soap, char *s, size_t n)
+{
+    struct worker_io *io = soap->data[0];
+    if (!io)
+        return 0;
+    size_t left = io->conn->frame.total_len - io->pos;
+    if (n > left)
+        n = left;
+    memcpy(s, io->conn->buf + io->pos, n);
+    io->pos += n;
+    return n;
+}
+
+/* gSOAP "closes" through here when it decides the connection ends; the loop
+ * owns the socket, so only record the decision. */
+static int fclose_deferred(struct soap *soap)
+{
+    struct worker_io *io = soap->data[0];
+    if (io)
+        io->close_requested = 1;
+    return SOAP_OK;
+}
+
+/* GET: no resources are published over plain GET yet. */
+static int fget_not_found(struct soap *soap)
+{
+    return soap_send_empty_response(soap, 404);
+}
+
+static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
+{
+    struct onvif_request req = { .dev = srv->dev, .local_port = c->local_port, .tls = 0 };
+    snprintf(req.local_host, sizeof req.local_host, "%s", c->local_host);
+    snprintf(req.peer, sizeof req.peer, "%s", c->peer_text);
+    struct worker_io io = { .conn = c, .pos = 0 };
+
+    soap->user = &req;
+    soap->data[0] = &io;
+    soap->socket = c->fd;
+    soap->bufidx = 0;
+    soap->buflen = 0;
+    soap->keep_alive = 1;
+    c->requests++;
+    int last = c->requests >= srv->cfg->soap_max_keep_alive;
+    if (last) {
+        soap_clr_imode(soap, SOAP_IO_KEEPALIVE);
+        soap_clr_omode(soap, SOAP_IO_KEEPALIVE);
+    } else {
+        soap_set_imode(soap, SOAP_IO_KEEPALIVE);
+        soap_set_omode(soap, SOAP_IO_KEEPALIVE);
+    }
+    if (c->peer.ss_family == AF_INET)
+        soap->ip = ntohl(((struct sockaddr_in *)&c->peer)->sin_addr.s_addr);
+    snprintf(soap->host, sizeof soap->host, "%s", c->peer_text);
+
+    io.close_requested = c->frame.connection_close || (!c->frame.http11 && !c->frame.connection_keep_alive);
+    if (strcmp(c->frame.method, "POST") != 0 && strcmp(c->frame.method, "GET") != 0) {
+        reply_simple(&io, 405, "Method Not Allowed", "Allow: GET, POST\r\n");
+    } else if (strcmp(c->frame.method, "POST") == 0 && !onvif_service_by_path(c->frame.path)) {
+        reply_simple(&io, 404, "Not Found", NULL);
+    } else if (strcmp(c->frame.method, "POST") == 0 && c->frame.body_len > 0 && !is_soap_media_type(c->frame.content_type)) {
+        reply_simple(&io, 415, "Unsupported Media Type", NULL);
+    } else {
+        soap->error = SOAP_OK;
+        if (soap_begin_serve(soap) != SOAP_OK || soap_serve_request(soap) != SOAP_OK) {
+            if (soap->error < SOAP_STOP) {
+                onvif_fault_from_soap_error(soap);
+                soap_send_fault(soap);
+            }
+        }
+        if (!soap->keep_alive)
+            io.close_requested = 1;
+        soap_destroy(soap);
+        soap_end(soap);
+        if (io.sent == 0) {
+            /* gSOAP stopped without answering (e.g. a form post): say so. */
+            io.close_requested = 1;
+            reply_simple(&io, 400, "Bad Request", NULL);
+        }
+    }
+    if (soap->error == SOAP_EOF || soap->error == SOAP_TCP_ERROR)
+        io.close_requested = 1;
+    c->close_after = io.close_requested || last;
+    soap->data[0] = NULL;
+    soap->user = NULL;
+    soap->socket = SOAP_INVALID_SOCKET;
+}
+
+static void *worker_main(void *arg)
+{
+    struct soapserver *srv = arg;
+    struct soap *soap = soap_copy(srv->master);
+    if (!soap)
+        return NULL;
+    for (;;) {
+        pthread_mutex_lock(&srv->qlock);
+        while (!srv->work_head && !srv->stopping)
+            pthread_cond_wait(&srv->qcond, &srv->qlock);
+        if (srv->stopping) {
+            pthread_mutex_unlock(&srv->qlock);
+            break;
+        }
+        struct conn *c = srv->work_head;
+        srv->work_head = c->qnext;
+        if (!srv->work_head)
+            srv->work_tail = NULL;
+        c->state = CONN_SERVING;
+        pthread_mutex_unlock(&srv->qlock);
+
+        serve_one(srv, soap, c);
+
+        pthread_mutex_lock(&srv->qlock);
+        c->qnext = srv->ret_head;
+        srv->ret_head = c;
+        pthread_mutex_unlock(&srv->qlock);
+        uint64_t one = 1;
+        if (write(srv->wake_fd, &one, sizeof one) < 0) { /* the loop sweeps anyway */ }
+    }
+    soap_destroy(soap);
+    soap_end(soap);
+    soap_free(soap);
+    return NULL;
+}
+
+static struct soap *make_master(const struct opennvt_config *cfg)
+{
+    struct soap *soap = soap_new1(SOAP_C_UTFSTRING | SOAP_IO_KEEPALIVE);
+    if (!soap)
+        return NULL;
+    soap_set_namespaces(soap, namespaces);
+    soap->frecv = frecv_buffer;
+    gsoap_fsend = soap->fsend;
+    soap->fsend = fsend_counted;
+    soap->fclose = fclose_deferred;
+    soap->fget = fget_not_found;
+    soap->recv_maxlength = (ULONG64)cfg->soap_max_request_bytes;
+    soap->maxlevel = (unsigned int)cfg->soap_max_xml_depth;
+    soap->maxoccurs = (size_t)cfg->soap_max_xml_occurs;
+    soap->send_timeout = -(cfg->soap_send_timeout_ms * 1000);
+    soap->recv_timeout = 0; /* requests are read from memory; the loop enforces the deadline */
+    soap->transfer_timeout = (cfg->soap_send_timeout_ms + 999) / 1000;
+    soap->max_keep_alive = 0; /* counted per connection by the loop */
+    return soap;
+}
+
+int soapserver_start(struct soapserver **out, const struct opennvt_config *cfg, struct onvif_device *dev)
+{
+    *out = NULL;
+    struct soapserver *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return -ENOMEM;
+    srv->cfg = cfg;
+    srv->dev = dev;
+    srv->epfd = -1;
+    srv->wake_fd = -1;
+    pthread_mutex_init(&srv->qlock, NULL);
+    pthread_cond_init(&srv->qcond, NULL);
+    int rc = open_listeners(srv);
+    if (rc != 0)
+        goto fail;
+    srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+    srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    srv->master = make_master(cfg);
+    if (srv->epfd < 0 || srv->wake_fd < 0 || !srv->master) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &srv->wake_fd };
+    epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->wake_fd, &ev);
+    for (int i = 0; i < srv->n_listen; i++) {
+        struct epoll_event lev = { .events = EPOLLIN, .data.ptr = &srv->listen_fd[i] };
+        epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->listen_fd[i], &lev);
+    }
+    srv->workers = calloc((size_t)cfg->soap_workers, sizeof *srv->workers);
+    if (!srv->workers) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    for (int i = 0; i < cfg->soap_workers; i++) {
+        if (pthread_create(&srv->workers[i], NULL, worker_main, srv) != 0)
+            break;
+        srv->n_workers++;
+    }
+    if (srv->n_workers == 0 || pthread_create(&srv->loop_thread, NULL, loop_main, srv) != 0) {
+        rc = -EAGAIN;
+        srv->stopping = 1;
+        pthread_cond_broadcast(&srv->qcond);
+        for (int i = 0; i < srv->n_workers; i++)
+            pthread_join(srv->workers[i], NULL);
+        srv->n_workers = 0;
+        goto fail;
+    }
+    log_notice("soap", "listening on %s port %d with %d workers", cfg->bind[0] ? cfg->bind : "all addresses",
+               srv->port, srv->n_workers);
+    *out = srv;
+    return 0;
+fail:
+    for (int i = 0; i < srv->n_listen; i++)
+        close(srv->listen_fd[i]);
+    if (srv->epfd >= 0)
+        close(srv->epfd);
+    if (srv->wake_fd >= 0)
+        close(srv->wake_fd);
+    if (srv->master)
+        soap_free(srv->master);
+    free(srv->workers);
+    free(srv);
+    return rc;
+}
+
+int soapserver_port(const struct soapserver *srv)
+{
+    return srv->port;
+}
+
+void soapserver_stop(struct soapserver *srv)
+{
+    if (!srv)
+        return;
+    pthread_mutex_lock(&srv->qlock);
+    srv->stopping = 1;
+    pthread_cond_broadcast(&srv->qcond);
+    pthread_mutex_unlock(&srv->qlock);
+    uint64_t one = 1;
+    if (write(srv->wake_fd, &one, sizeof one) < 0) { /* loop wakes on its timeout */ }
+    pthread_join(srv->loop_thread, NULL);
+    for (int i = 0; i < srv->n_workers; i++)
+        pthread_join(srv->workers[i], NULL);
+    /* Workers are gone: every connection is back in the loop's list or queued. */
+    pthread_mutex_lock(&srv->qlock);
+    srv->work_head = srv->work_tail = NULL;
+    srv->ret_head = NULL;
+    pthread_mutex_unlock(&srv->qlock);
+    while (srv->conns)
+        conn_unlink_and_free(srv, srv->conns);
+    for (int i = 0; i < srv->n_listen; i++)
+        close(srv->listen_fd[i]);
+    close(srv->epfd);
+    close(srv->wake_fd);
+    soap_free(srv->master);
+    free(srv->workers);
+    pthread_mutex_destroy(&srv->qlock);
+    pthread_cond_destroy(&srv->qcond);
+    free(srv);
+}

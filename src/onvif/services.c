@@ -1,0 +1,42 @@
+/* The service registry (what GetServices/GetCapabilities advertise) and XAddr
+ * construction from the address the client actually connected to. */
+#include "opennvt/onvif.h"
+#include "soapH.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct onvif_service services[] = {
+    { "device", "http://www.onvif.org/ver10/device/wsdl", "/onvif/device_service",
+      ONVIF_VERSION_MAJOR, ONVIF_VERSION_MINOR, onvif_device_capabilities_xml },
+};
+
+const struct onvif_service *onvif_services(size_t *count)
+{
+    *count = sizeof services / sizeof services[0];
+    return services;
+}
+
+const struct onvif_service *onvif_service_by_path(const char *path)
+{
+    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
+        if (path && strcmp(services[i].path, path) == 0)
+            return &services[i];
+    return NULL;
+}
+
+struct onvif_request *onvif_request_of(struct soap *soap)
+{
+    return (struct onvif_request *)soap->user;
+}
+
+char *onvif_xaddr(struct soap *soap, const char *path)
+{
+    const struct onvif_request *req = onvif_request_of(soap);
+    char url[256];
+    if (req && req->local_host[0])
+        snprintf(url, sizeof url, "%s://%s:%d%s", req->tls ? "https" : "http", req->local_host, req->local_port, path);
+    else
+        snprintf(url, sizeof url, "http://127.0.0.1%s", path);
+    return soap_strdup(soap, url);
+}
