@@ -90,10 +90,14 @@ echo "generated: $(ls "$out"/soap*.c | tr '\n' ' ')"
 echo "stubs: $(grep -c weak onvif_stubs.c) operations"
 
 # The namespace table: soapcpp2's, plus the prefixes our messages use that no
-# bound schema declares (ONVIF fault subcodes, topics, discovery types).
+# bound schema declares (ONVIF fault subcodes, topics, discovery types). The two
+# WS-Addressing versions must not match each other's URI (soapcpp2 lists each
+# as the other's alternative), or WS-Discovery 1.0 headers land in wsa5 fields.
 sed -e '/{ *NULL, *NULL, *NULL, *NULL *}/i \
         { "ter", "http://www.onvif.org/ver10/error", NULL, NULL },\
         { "tns1", "http://www.onvif.org/ver10/topics", NULL, NULL },\
         { "tdn", "http://www.onvif.org/ver10/network/wsdl", NULL, NULL },' \
+    -e 's#{ *"wsa5", *"http://www.w3.org/2005/08/addressing", *"[^"]*"#{ "wsa5", "http://www.w3.org/2005/08/addressing", NULL#' \
+    -e 's#{ *"wsa", *"http://schemas.xmlsoap.org/ws/2004/08/addressing", *"[^"]*"#{ "wsa", "http://schemas.xmlsoap.org/ws/2004/08/addressing", NULL#' \
     DeviceBinding.nsmap > onvif_nsmap.c
 grep -q '"ter"' onvif_nsmap.c || { echo "generate: namespace table not as expected" >&2; exit 1; }

@@ -6,6 +6,7 @@
 #include "opennvt/netif.h"
 #include "opennvt/log.h"
 #include "soapH.h"
+#include "wsaapi.h"
 #include "wsddapi.h"
 
 #include <arpa/inet.h>
@@ -94,6 +95,18 @@ static char *xaddrs(struct soap *soap, const struct discovery *d)
     return soap_strdup(soap, buf);
 }
 
+/* The datagram's source, for logs. */
+static const char *peer_of(struct soap *soap, char *buf, size_t len)
+{
+    if (soap->peer.addr.sa_family == AF_INET)
+        inet_ntop(AF_INET, &soap->peer.in.sin_addr, buf, (socklen_t)len);
+    else if (soap->peer.addr.sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &soap->peer.in6.sin6_addr, buf, (socklen_t)len);
+    else
+        snprintf(buf, len, "?");
+    return buf;
+}
+
 soap_wsdd_mode wsdd_event_Probe(struct soap *soap, const char *MessageID, const char *ReplyTo, const char *Types,
                                 const char *Scopes, const char *MatchBy, struct wsdd__ProbeMatchesType *matches)
 {
@@ -107,12 +120,14 @@ soap_wsdd_mode wsdd_event_Probe(struct soap *soap, const char *MessageID, const 
     if (!scopes)
         return SOAP_WSDD_ADHOC;
     if (!discovery_types_match(Types, DISCOVERY_TYPES) || discovery_scopes_match(MatchBy, Scopes, scopes) != 1) {
-        log_debug("discovery", "probe from %s did not match", soap->host);
+        char peer[64];
+        log_debug("discovery", "probe from %s did not match", peer_of(soap, peer, sizeof peer));
         return SOAP_WSDD_ADHOC; /* no match: no answer */
     }
     soap_wsdd_add_ProbeMatch(soap, matches, d->endpoint_ref, DISCOVERY_TYPES, scopes, NULL, xaddrs(soap, d),
                              atomic_load(&d->metadata_version));
-    log_debug("discovery", "probe from %s answered", soap->host);
+    char peer[64];
+    log_debug("discovery", "probe from %s answered", peer_of(soap, peer, sizeof peer));
     return SOAP_WSDD_MANAGED; /* reply to the sender over the same socket */
 }
 
@@ -173,6 +188,7 @@ static struct soap *new_udp_context(void)
     if (!soap)
         return NULL;
     soap_set_namespaces(soap, namespaces);
+    soap_register_plugin(soap, soap_wsa); /* wsddapi relies on WS-Addressing headers */
     soap->bind_flags = SO_REUSEADDR;
     soap->connect_flags = SO_BROADCAST;
     soap->recv_maxlength = 64 * 1024;  /* one datagram */
@@ -214,7 +230,7 @@ static void *serve_main(void *arg)
     while (!atomic_load(&d->stopping)) {
         /* Serves datagrams for up to 300 ms, then checks for shutdown. */
         if (soap_wsdd_listen(d->rx, -300000) != SOAP_OK)
-            log_debug("discovery", "bad datagram from %s ignored", d->rx->host);
+            log_debug("discovery", "datagram ignored (error %d)", d->rx->error);
         soap_destroy(d->rx);
         soap_end(d->rx);
     }
