@@ -101,7 +101,7 @@ static const char *peer_of(struct soap *soap, char *buf, size_t len)
     if (soap->peer.addr.sa_family == AF_INET)
         inet_ntop(AF_INET, &soap->peer.in.sin_addr, buf, (socklen_t)len);
     else if (soap->peer.addr.sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &soap->peer.in6.sin6_addr, buf, (socklen_t)len);
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&soap->peer.storage)->sin6_addr, buf, (socklen_t)len);
     else
         snprintf(buf, len, "?");
     return buf;
