@@ -9,7 +9,7 @@ PACKAGES=(
   libssl-dev openssl
   libxml2-dev libxml2-utils
   libcmocka-dev
-  curl wrk
+  curl wrk valgrind iproute2
   uuid-runtime
 )
 

@@ -329,6 +329,9 @@ int main(int argc, char **argv)
         return EXIT_RUNTIME;
     if (lock_state_dir(s.cfg.state_dir) < 0)
         return EXIT_RUNTIME;
+    int stale = atomicfile_remove_stale_temps(s.cfg.state_dir);
+    if (stale > 0)
+        log_notice("system", "removed %d temporary file(s) left by an interrupted write", stale);
     if (start_services(&s) != 0)
         return EXIT_RUNTIME;
     if (opts.ports_file && write_ports_file(opts.ports_file, &s) != 0) {

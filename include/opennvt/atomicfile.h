@@ -21,4 +21,9 @@ int atomicfile_read(const char *path, size_t max_len, char **data, size_t *len);
  * exists and is not a directory. Returns 0 or -errno. */
 int atomicfile_mkdir_private(const char *dir);
 
+/* Removes temporary files an interrupted atomicfile_write left in dir (call
+ * only while holding the directory's lock, before any writer runs).
+ * Returns how many were removed, or -errno. */
+int atomicfile_remove_stale_temps(const char *dir);
+
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -124,4 +125,23 @@ int atomicfile_mkdir_private(const char *dir)
     if (!S_ISDIR(st.st_mode))
         return -ENOTDIR;
     return 0;
+}
+
+int atomicfile_remove_stale_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *t = strstr(e->d_name, ".tmp.");
+        if (!t || t == e->d_name || strspn(t + 5, "0123456789") != strlen(t + 5) || t[5] == '\0')
+            continue;
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path && unlink(path) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
 }
