@@ -6,6 +6,7 @@
 #include "opennvt/soapserver.h"
 #include "opennvt/httpframe.h"
 #include "opennvt/log.h"
+#include "opennvt/xmlguard.h"
 #include "soapH.h"
 
 #include <arpa/inet.h>
@@ -30,7 +31,7 @@ extern struct Namespace namespaces[];
 #define READ_CHUNK 16384
 #define MAX_LISTENERS 2
 
-enum conn_state { CONN_READING, CONN_QUEUED, CONN_SERVING };
+enum conn_state { CONN_READING, CONN_QUEUED, CONN_SERVING, CONN_LINGERING };
 
 struct conn {
     int fd;
@@ -193,6 +194,33 @@ static void conn_unlink_and_free(struct soapserver *srv, struct conn *c)
     free(c);
 }
 
+/* Closing a socket with unread input makes the kernel send a reset, which can
+ * destroy the error response before the client reads it; so half-close, then
+ * drain briefly before the real close. */
+static void linger_close(struct soapserver *srv, struct conn *c)
+{
+    shutdown(c->fd, SHUT_WR);
+    c->state = CONN_LINGERING;
+    c->len = 0;
+    c->deadline_ms = now_ms() + 2000;
+}
+
+static void drain(struct soapserver *srv, struct conn *c)
+{
+    char sink[4096];
+    for (;;) {
+        ssize_t n = recv(c->fd, sink, sizeof sink, 0);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        conn_unlink_and_free(srv, c);
+        return;
+    }
+}
+
 static void send_all_best_effort(int fd, const char *p, size_t n)
 {
     while (n > 0) {
@@ -214,8 +242,7 @@ static void reply_status_and_close(struct soapserver *srv, struct conn *c, int s
                      status, reason, strlen(reason) + 1, extra_header ? extra_header : "", reason);
     send_all_best_effort(c->fd, msg, (size_t)n);
     log_info("soap", "%s: HTTP %d %s", c->peer_text, status, reason);
-    shutdown(c->fd, SHUT_WR);
-    conn_unlink_and_free(srv, c);
+    linger_close(srv, c);
 }
 
 static int count_peer_conns(struct soapserver *srv, const struct sockaddr_storage *peer)
@@ -395,7 +422,9 @@ static void expire_conns(struct soapserver *srv)
     struct conn *c = srv->conns;
     while (c) {
         struct conn *next = c->next;
-        if (c->state == CONN_READING && now >= c->deadline_ms) {
+        if (c->state == CONN_LINGERING && now >= c->deadline_ms) {
+            conn_unlink_and_free(srv, c);
+        } else if (c->state == CONN_READING && now >= c->deadline_ms) {
             if (c->request_started_ms)
                 reply_status_and_close(srv, c, 408, "Request Timeout", NULL);
             else
@@ -424,6 +453,8 @@ static void *loop_main(void *arg)
                 struct conn *c = p;
                 if (c->state == CONN_READING)
                     read_conn(srv, c);
+                else if (c->state == CONN_LINGERING)
+                    drain(srv, c);
             }
         }
         int64_t now = now_ms();
@@ -525,15 +556,37 @@ static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
     snprintf(soap->host, sizeof soap->host, "%s", c->peer_text);
 
     io.close_requested = c->frame.connection_close || (!c->frame.http11 && !c->frame.connection_keep_alive);
+    int guard;
     if (strcmp(c->frame.method, "POST") != 0 && strcmp(c->frame.method, "GET") != 0) {
         reply_simple(&io, 405, "Method Not Allowed", "Allow: GET, POST\r\n");
     } else if (strcmp(c->frame.method, "POST") == 0 && !onvif_service_by_path(c->frame.path)) {
         reply_simple(&io, 404, "Not Found", NULL);
     } else if (strcmp(c->frame.method, "POST") == 0 && c->frame.body_len > 0 && !is_soap_media_type(c->frame.content_type)) {
         reply_simple(&io, 415, "Unsupported Media Type", NULL);
+    } else if (strcmp(c->frame.method, "POST") == 0 &&
+               (guard = xmlguard_check(c->buf + c->frame.header_len, c->frame.body_len, srv->cfg->soap_max_xml_depth)) != XMLGUARD_OK) {
+        soap->version = 2;
+        io.close_requested = 1;
+        soap->keep_alive = 0;
+        onvif_sender_fault(soap, "ter:WellFormed", NULL,
+                           guard == XMLGUARD_DTD ? "Document type declarations are not allowed in SOAP messages"
+                                                 : "XML nesting is deeper than this device accepts");
+        soap_send_fault(soap);
+        soap_destroy(soap);
+        soap_end(soap);
     } else {
         soap->error = SOAP_OK;
         if (soap_begin_serve(soap) != SOAP_OK || soap_serve_request(soap) != SOAP_OK) {
+            log_debug("soap", "%s: request failed with gSOAP error %d", c->peer_text, soap->error);
+            if (soap->error == SOAP_POST) {
+                /* XML, but not a SOAP 1.2 envelope: ONVIF speaks SOAP 1.2 only. */
+                soap->version = 2;
+                soap->keep_alive = 0;
+                if (memmem(c->buf + c->frame.header_len, c->frame.body_len, "schemas.xmlsoap.org/soap/envelope", 33))
+                    soap->error = SOAP_VERSIONMISMATCH;
+                else
+                    soap->error = SOAP_SYNTAX_ERROR;
+            }
             if (soap->error < SOAP_STOP) {
                 onvif_fault_from_soap_error(soap);
                 soap_send_fault(soap);
