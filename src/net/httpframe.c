@@ -16,24 +16,70 @@ static const char *find_crlfcrlf(const char *buf, size_t len)
     return NULL;
 }
 
-/* Copies a header's value (trimmed) when the line at p names it. */
-static int header_value(const char *line, size_t len, const char *name, char *out, size_t outlen)
+/* RFC 9110 token characters, for field names. */
+static int is_tchar(unsigned char c)
+{
+    return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* A field line is "name:value" with a token name directly before the colon
+ * and no CR, LF or NUL inside (RFC 9112 section 5): anything else is refused,
+ * since a lenient peer parser could read the line differently. */
+static int field_line_valid(const char *line, size_t len)
+{
+    size_t i = 0;
+    while (i < len && is_tchar((unsigned char)line[i]))
+        i++;
+    if (i == 0 || i >= len || line[i] != ':')
+        return 0;
+    for (; i < len; i++)
+        if (line[i] == '\r' || line[i] == '\n' || line[i] == '\0')
+            return 0;
+    return 1;
+}
+
+/* When the field line names `name`, points v and vlen at its value with the
+ * surrounding blanks trimmed and returns 1. */
+static int header_value(const char *line, size_t len, const char *name, const char **v, size_t *vlen)
 {
     size_t n = strlen(name);
     if (len <= n || strncasecmp(line, name, n) != 0 || line[n] != ':')
         return 0;
-    const char *v = line + n + 1;
+    const char *b = line + n + 1;
     const char *end = line + len;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+    while (b < end && (*b == ' ' || *b == '\t'))
+        b++;
+    while (end > b && (end[-1] == ' ' || end[-1] == '\t'))
         end--;
-    size_t vl = (size_t)(end - v);
-    if (vl >= outlen)
-        vl = outlen - 1;
-    memcpy(out, v, vl);
-    out[vl] = '\0';
+    *v = b;
+    *vlen = (size_t)(end - b);
     return 1;
+}
+
+/* Copies a header value bounded by outlen (for values only compared). */
+static void copy_value(const char *v, size_t vlen, char *out, size_t outlen)
+{
+    if (vlen >= outlen)
+        vlen = outlen - 1;
+    memcpy(out, v, vlen);
+    out[vlen] = '\0';
+}
+
+/* Parses all digits of a Content-Length value; -1 when not a number,
+ * -2 when larger than limit. */
+static long parse_content_length(const char *v, size_t vlen, size_t limit)
+{
+    if (vlen == 0)
+        return -1;
+    unsigned long long n = 0;
+    for (size_t i = 0; i < vlen; i++) {
+        if (!isdigit((unsigned char)v[i]))
+            return -1;
+        n = n * 10 + (unsigned)(v[i] - '0');
+        if (n > limit)
+            return -2;
+    }
+    return (long)n;
 }
 
 /* Scans a chunked body starting at p; returns the body's total length when
@@ -91,8 +137,10 @@ int httpframe_parse(const char *buf, size_t len, size_t max_header, size_t max_t
 
     /* request line: METHOD SP target SP HTTP/1.x */
     const char *eol = memchr(buf, '\r', f->header_len);
+    if (!eol || eol[1] != '\n' || memchr(buf, '\n', (size_t)(eol - buf)) || memchr(buf, '\0', (size_t)(eol - buf)))
+        return HTTPFRAME_BAD_REQUEST;
     const char *sp1 = memchr(buf, ' ', (size_t)(eol - buf));
-    if (!eol || !sp1 || sp1 == buf || (size_t)(sp1 - buf) >= sizeof f->method)
+    if (!sp1 || sp1 == buf || (size_t)(sp1 - buf) >= sizeof f->method)
         return HTTPFRAME_BAD_REQUEST;
     const char *sp2 = memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1));
     if (!sp2 || sp2 == sp1 + 1 || (size_t)(sp2 - sp1 - 1) >= sizeof f->path)
@@ -117,38 +165,38 @@ int httpframe_parse(const char *buf, size_t len, size_t max_header, size_t max_t
         if (!le || le[1] != '\n')
             return HTTPFRAME_BAD_REQUEST;
         size_t ll = (size_t)(le - line);
-        char v[128];
+        const char *v;
+        size_t vl;
+        char value[128];
         if (ll == 0)
             break;
-        if (!memchr(line, ':', ll) || line[0] == ' ' || line[0] == '\t')
-            return HTTPFRAME_BAD_REQUEST; /* no obsolete line folding */
-        if (header_value(line, ll, "Content-Length", v, sizeof v)) {
-            char *end;
-            if (!isdigit((unsigned char)v[0]))
+        if (!field_line_valid(line, ll))
+            return HTTPFRAME_BAD_REQUEST; /* also refuses obsolete line folding */
+        if (header_value(line, ll, "Content-Length", &v, &vl)) {
+            long cl = parse_content_length(v, vl, max_total);
+            if (cl == -1 || (cl >= 0 && content_length >= 0 && cl != content_length))
                 return HTTPFRAME_BAD_REQUEST;
-            long cl = strtol(v, &end, 10);
-            if (*end || (content_length >= 0 && cl != content_length))
-                return HTTPFRAME_BAD_REQUEST;
-            content_length = cl;
-            if (cl < 0 || (unsigned long)cl > max_total)
+            if (cl == -2)
                 return HTTPFRAME_TOO_LARGE;
-        } else if (header_value(line, ll, "Transfer-Encoding", v, sizeof v)) {
-            if (strcasecmp(v, "chunked") != 0)
+            content_length = cl;
+        } else if (header_value(line, ll, "Transfer-Encoding", &v, &vl)) {
+            if (vl != 7 || strncasecmp(v, "chunked", 7) != 0)
                 return HTTPFRAME_NOT_IMPLEMENTED;
             chunked = 1;
-        } else if (header_value(line, ll, "Expect", v, sizeof v)) {
-            if (strcasecmp(v, "100-continue") != 0)
+        } else if (header_value(line, ll, "Expect", &v, &vl)) {
+            if (vl != 12 || strncasecmp(v, "100-continue", 12) != 0)
                 return HTTPFRAME_EXPECTATION_FAILED;
             f->expect_continue = 1;
-        } else if (header_value(line, ll, "Content-Type", v, sizeof v)) {
+        } else if (header_value(line, ll, "Content-Type", &v, &vl)) {
             size_t k = 0;
-            for (; v[k] && v[k] != ';' && v[k] != ' ' && k + 1 < sizeof f->content_type; k++)
+            for (; k < vl && v[k] != ';' && v[k] != ' ' && k + 1 < sizeof f->content_type; k++)
                 f->content_type[k] = (char)tolower((unsigned char)v[k]);
             f->content_type[k] = '\0';
-        } else if (header_value(line, ll, "Connection", v, sizeof v)) {
-            if (strcasestr(v, "close"))
+        } else if (header_value(line, ll, "Connection", &v, &vl)) {
+            copy_value(v, vl, value, sizeof value);
+            if (strcasestr(value, "close"))
                 f->connection_close = 1;
-            if (strcasestr(v, "keep-alive"))
+            if (strcasestr(value, "keep-alive"))
                 f->connection_keep_alive = 1;
         }
         line = le + 2;
@@ -164,6 +212,8 @@ int httpframe_parse(const char *buf, size_t len, size_t max_header, size_t max_t
             return HTTPFRAME_BAD_REQUEST;
         if (body == 0)
             return f->header_len + avail >= max_total ? HTTPFRAME_TOO_LARGE : HTTPFRAME_NEED_BODY;
+        if (f->header_len + (size_t)body > max_total)
+            return HTTPFRAME_TOO_LARGE;
         f->body_len = (size_t)body;
     } else if (content_length >= 0) {
         f->body_len = (size_t)content_length;
