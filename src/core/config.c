@@ -4,6 +4,7 @@
 #include "opennvt/log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,27 @@ static int apply_value(struct opennvt_config *cfg, const struct setting *s, cons
     return -1;
 }
 
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Values are short tokens: surrounding blanks never count, whether they come
+ * from the file or from config_set, so a written config loads back equal. */
+static int trim_value(const char *value, char *out, size_t outlen)
+{
+    while (*value && is_space(*value))
+        value++;
+    size_t n = strlen(value);
+    while (n > 0 && is_space(value[n - 1]))
+        n--;
+    if (n >= outlen)
+        return -1;
+    memcpy(out, value, n);
+    out[n] = '\0';
+    return 0;
+}
+
 int config_set(struct opennvt_config *cfg, const char *path, const char *value, char *err, size_t errlen)
 {
     const struct setting *s = find_setting(path);
@@ -162,7 +184,12 @@ int config_set(struct opennvt_config *cfg, const char *path, const char *value, 
         snprintf(err, errlen, "unknown setting '%s'", path);
         return -1;
     }
-    if (apply_value(cfg, s, value, why, sizeof why) != 0) {
+    char trimmed[PATH_MAX];
+    if (trim_value(value, trimmed, sizeof trimmed) != 0) {
+        snprintf(err, errlen, "setting '%s': value too long", path);
+        return -1;
+    }
+    if (apply_value(cfg, s, trimmed, why, sizeof why) != 0) {
         snprintf(err, errlen, "setting '%s': %s", path, why);
         return -1;
     }
@@ -186,11 +213,16 @@ static int load_element(struct opennvt_config *cfg, const char *file, xmlNode *e
     else
         snprintf(path, sizeof path, "%s", (const char *)el->name);
 
+    const struct setting *s = find_setting(path);
+    if (section && !s) {
+        snprintf(err, errlen, "%s:%ld: unknown setting '%s'", file, xmlGetLineNo(el), path);
+        return -1;
+    }
     int has_child_elements = 0;
     for (xmlNode *c = el->children; c; c = c->next) {
         if (c->type == XML_ELEMENT_NODE)
             has_child_elements = 1;
-        else if (c->type == XML_TEXT_NODE && !is_blank(c->content) && !find_setting(path)) {
+        else if (c->type == XML_TEXT_NODE && !is_blank(c->content) && !s) {
             snprintf(err, errlen, "%s:%ld: unexpected text in <%s>", file, xmlGetLineNo(el), path);
             return -1;
         }
@@ -200,30 +232,23 @@ static int load_element(struct opennvt_config *cfg, const char *file, xmlNode *e
                  file, xmlGetLineNo(el), path);
         return -1;
     }
-    const struct setting *s = find_setting(path);
     if (s) {
         if (has_child_elements) {
             snprintf(err, errlen, "%s:%ld: setting '%s' takes a value, not elements", file, xmlGetLineNo(el), path);
             return -1;
         }
         xmlChar *text = xmlNodeGetContent(el);
-        /* Trim surrounding whitespace: values are short tokens. */
-        char *v = (char *)text;
-        while (v && (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r'))
-            v++;
-        size_t n = v ? strlen(v) : 0;
-        while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\n' || v[n - 1] == '\r'))
-            v[--n] = '\0';
+        char v[PATH_MAX];
         char why[256];
-        int rc = apply_value(cfg, s, v ? v : "", why, sizeof why);
+        int rc = -1;
+        if (trim_value(text ? (const char *)text : "", v, sizeof v) != 0)
+            snprintf(why, sizeof why, "value too long");
+        else
+            rc = apply_value(cfg, s, v, why, sizeof why);
         if (rc != 0)
             snprintf(err, errlen, "%s:%ld: setting '%s': %s", file, xmlGetLineNo(el), path, why);
         xmlFree(text);
         return rc;
-    }
-    if (section) {
-        snprintf(err, errlen, "%s:%ld: unknown setting '%s'", file, xmlGetLineNo(el), path);
-        return -1;
     }
     /* A section: its children are settings. */
     int known_section = 0;
