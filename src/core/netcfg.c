@@ -200,7 +200,8 @@ int netcfg_open(struct netcfg **out, const char *state_dir,
     if (rc == -ENOENT) {
         nc->discoverable = 1;
         for (size_t i = 0; i < n_default && nc->scopes.n < NETCFG_MAX_SCOPES; i++)
-            if (netcfg_scope_is_valid(default_scopes[i]) && !list_contains(&nc->scopes, default_scopes[i]))
+            if (netcfg_scope_is_valid(default_scopes[i]) && !is_fixed(nc, default_scopes[i]) &&
+                !list_contains(&nc->scopes, default_scopes[i]))
                 snprintf(nc->scopes.uri[nc->scopes.n++], NETCFG_SCOPE_MAX_LEN + 1, "%s", default_scopes[i]);
         rc = store(nc, &nc->scopes, nc->discoverable);
     } else if (rc != 0) {
