@@ -93,6 +93,7 @@ char *onvif_device_capabilities_xml(struct soap *soap)
     soap_set_namespaces(tmp, soap->namespaces);
     const char *out = NULL;
     tmp->os = &out;
+    tmp->prolog = NULL; /* a fragment inside the response: no XML declaration */
     struct tds__DeviceServiceCapabilities *caps = device_capabilities(tmp);
     char *copy = NULL;
     if (soap_begin_send(tmp) == SOAP_OK &&
