@@ -1,0 +1,1169 @@
+/* Authentication of one request: HTTP Digest (RFC 7616, SHA-256/MD5, qop=auth,
+ * self-validating HMAC'd server nonces, nonce-count replay table), HTTP Basic
+ * (TLS only), WS-UsernameToken (Created window, replay cache) and the
+ * per-(peer, user) failure monitor that logs and blocks password guessing. */
+#include "opennvt/authn.h"
+#include "opennvt/log.h"
+#include "opennvt/users.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#define AUTHN_HEADER_MAX 4096          /* Authorization value, bytes */
+#define AUTHN_REALM_MAX 128
+#define AUTHN_METHOD_MAX 32
+#define AUTHN_DEFAULT_REALM "OpenNVT"
+#define AUTHN_DEFAULT_LIFETIME 300
+#define AUTHN_DEFAULT_WINDOW 300
+
+/* Server nonce: issue time (8 bytes, big endian) | issue serial (8, per
+ * process) | HMAC-SHA256 of the first 16 bytes under the per-process random
+ * key, truncated to 16 bytes; sent as 64 lowercase hex digits. The MAC makes
+ * it unforgeable and unpredictable; the serial makes it unique and orders
+ * nonces for the count table's eviction. */
+#define NONCE_ID_LEN 16
+#define NONCE_MAC_LEN 16
+#define NONCE_RAW_LEN (NONCE_ID_LEN + NONCE_MAC_LEN)
+#define NONCE_HEX_LEN (2 * NONCE_RAW_LEN)
+#define NONCE_KEY_LEN 32
+#define OPAQUE_RAW_LEN 16
+
+#define NC_TABLE_SIZE 4096
+#define TOKEN_CACHE_SIZE 8192
+#define TOKEN_NONCE_MAX 64             /* decoded UsernameToken Nonce, bytes */
+#define TOKEN_CREATED_MAX 64
+#define TOKEN_PASSWORD_MAX 256         /* as received (text or base64 digest) */
+#define TOKEN_USERNAME_MAX 256
+
+#define FAIL_TABLE_SIZE 1024
+#define FAIL_PER_PEER_MAX 32
+#define KEY_HASH_LEN 16                /* truncated SHA-256 of peer / user names */
+
+#define DEFAULT_MONITOR_PERIOD 60
+#define DEFAULT_MAX_FAILURES 5
+
+/* Verifying an unknown user still costs one digest, with this password. */
+#define DUMMY_PASSWORD "opennvt-no-such-user-placeholder"
+
+struct nc_entry {
+    int used;
+    uint64_t serial;
+    int64_t issued;
+    uint32_t nc;                       /* highest nonce-count accepted */
+};
+
+struct token_entry {
+    int used;
+    unsigned char key[KEY_HASH_LEN];   /* SHA-256(nonce | created) */
+    int64_t created;
+    int64_t seen;
+};
+
+struct fail_entry {
+    int used;
+    unsigned char peer[KEY_HASH_LEN];
+    unsigned char user[KEY_HASH_LEN];
+    int count;
+    int64_t window_start;
+    int blocked;
+    int64_t block_start;
+    uint64_t seq;                      /* last activity, for eviction */
+};
+
+struct authn {
+    pthread_mutex_t lock;
+    struct users *users;
+    char realm[AUTHN_REALM_MAX + 1];
+    int nonce_lifetime_s;
+    int created_window_s;
+    int allow_basic;
+    time_t (*now)(void);
+    unsigned char nonce_key[NONCE_KEY_LEN];
+    char opaque[2 * OPAQUE_RAW_LEN + 1];
+    struct authn_failure_policy policy;
+    uint64_t seq;
+    uint64_t nonce_serial;             /* last issued */
+    /* Nonces with a serial at or below this that are not in the table may
+     * have been evicted: they are answered stale rather than trusted. */
+    uint64_t nc_floor;
+    /* Same for UsernameTokens created at or before this time: refused. */
+    int64_t token_floor;
+    struct nc_entry nc[NC_TABLE_SIZE];
+    struct token_entry tokens[TOKEN_CACHE_SIZE];
+    struct fail_entry fails[FAIL_TABLE_SIZE];
+};
+
+/* Hashed (peer, user) pair, computed outside the lock. */
+struct pair_key {
+    unsigned char peer[KEY_HASH_LEN];
+    unsigned char user[KEY_HASH_LEN];
+};
+
+const char *authn_strerror(int err)
+{
+    switch (err) {
+    case AUTHN_OK: return "ok";
+    case AUTHN_E_DENIED: return "wrong user name or password";
+    case AUTHN_E_STALE: return "stale nonce";
+    case AUTHN_E_REPLAY: return "replayed credentials";
+    case AUTHN_E_EXPIRED: return "token creation time outside the allowed window";
+    case AUTHN_E_BLOCKED: return "too many authentication failures; temporarily blocked";
+    case AUTHN_E_MALFORMED: return "malformed credentials";
+    case AUTHN_E_INSECURE: return "credentials in clear text refused without TLS";
+    case AUTHN_E_NOMEM: return "out of memory";
+    }
+    return "unknown error";
+}
+
+static int64_t now_of(const struct authn *a)
+{
+    return (int64_t)(a->now ? a->now() : time(NULL));
+}
+
+static void set_anonymous(struct authn_principal *p)
+{
+    if (!p)
+        return;
+    p->user[0] = '\0';
+    p->level = USER_LEVEL_ANONYMOUS;
+}
+
+static void set_principal(struct authn_principal *p, const char *user, enum user_level level)
+{
+    if (!p)
+        return;
+    size_t n = strnlen(user, USERS_NAME_MAX);   /* callers checked the length */
+    memcpy(p->user, user, n);
+    p->user[n] = '\0';
+    p->level = level;
+}
+
+/* ---- small encoders ---------------------------------------------------- */
+
+static void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 0x0f];
+    }
+    out[2 * n] = '\0';
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* Standard base64 (RFC 4648 section 4); padding optional, ASCII whitespace
+ * ignored (xs:base64Binary allows it). Returns 0, or -1 when the input is not
+ * base64 or decodes to more than cap bytes. */
+static int b64_decode(const char *in, unsigned char *out, size_t cap, size_t *outlen)
+{
+    uint32_t acc = 0;
+    int bits = 0, pad = 0;
+    size_t n = 0, symbols = 0;
+    for (const char *p = in; *p; p++) {
+        if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+            continue;
+        if (*p == '=') {
+            pad++;
+            continue;
+        }
+        int v = b64_value(*p);
+        if (v < 0 || pad)
+            return -1;
+        symbols++;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n >= cap)
+                return -1;
+            out[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    /* A lone symbol in the last quantum, non-zero leftover bits, or padding
+     * that does not complete the quantum: not base64. */
+    if (symbols % 4 == 1 || (acc & ((1u << bits) - 1)) != 0)
+        return -1;
+    if (pad && (pad > 2 || (symbols + (size_t)pad) % 4 != 0))
+        return -1;
+    *outlen = n;
+    return 0;
+}
+
+/* Copies s for a log line: printable ASCII only, bounded. */
+static void log_safe(char *out, size_t outlen, const char *s)
+{
+    size_t i = 0;
+    for (; s && *s && i + 1 < outlen; s++)
+        out[i++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+    out[i] = '\0';
+}
+
+static int ieq(const char *a, const char *b)
+{
+    return strcasecmp(a, b) == 0;
+}
+
+/* ---- hashing ----------------------------------------------------------- */
+
+static void key_hash(const char *s, unsigned char out[KEY_HASH_LEN])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    memset(out, 0, KEY_HASH_LEN);
+    if (EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen >= KEY_HASH_LEN)
+        memcpy(out, md, KEY_HASH_LEN);
+}
+
+static void pair_key_of(struct pair_key *k, const char *peer, const char *user)
+{
+    key_hash(peer, k->peer);
+    key_hash(user, k->user);
+}
+
+/* Lowercase hex of H(parts[0] ":" parts[1] ":" ...). hex needs
+ * 2 * EVP_MAX_MD_SIZE + 1 bytes. Returns 0 or -1. */
+static int hash_hex_parts(const EVP_MD *md, const char *const *parts, size_t n, char *hex)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int outlen = 0;
+    int ok = ctx && EVP_DigestInit_ex(ctx, md, NULL) == 1;
+    for (size_t i = 0; ok && i < n; i++) {
+        if (i > 0)
+            ok = EVP_DigestUpdate(ctx, ":", 1) == 1;
+        if (ok)
+            ok = EVP_DigestUpdate(ctx, parts[i], strlen(parts[i])) == 1;
+    }
+    if (ok)
+        ok = EVP_DigestFinal_ex(ctx, out, &outlen) == 1;
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        return -1;
+    hex_encode(out, outlen, hex);
+    OPENSSL_cleanse(out, sizeof out);
+    return 0;
+}
+
+/* Constant-time equality of two NUL-terminated secrets of any length. */
+static int secret_equal(const char *x, size_t xlen, const char *y, size_t ylen)
+{
+    unsigned char hx[EVP_MAX_MD_SIZE], hy[EVP_MAX_MD_SIZE];
+    unsigned int lx = 0, ly = 0;
+    int ok = EVP_Digest(x, xlen, hx, &lx, EVP_sha256(), NULL) == 1 &&
+             EVP_Digest(y, ylen, hy, &ly, EVP_sha256(), NULL) == 1 && lx == ly;
+    int eq = ok && CRYPTO_memcmp(hx, hy, lx) == 0;
+    OPENSSL_cleanse(hx, sizeof hx);
+    OPENSSL_cleanse(hy, sizeof hy);
+    return eq;
+}
+
+/* ---- server nonces ----------------------------------------------------- */
+
+static int nonce_mac(const struct authn *a, const unsigned char id[NONCE_ID_LEN], unsigned char mac[NONCE_MAC_LEN])
+{
+    unsigned char full[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!HMAC(EVP_sha256(), a->nonce_key, sizeof a->nonce_key, id, NONCE_ID_LEN, full, &len) || len < NONCE_MAC_LEN)
+        return -1;
+    memcpy(mac, full, NONCE_MAC_LEN);
+    return 0;
+}
+
+static int nonce_make(struct authn *a, char hex[NONCE_HEX_LEN + 1])
+{
+    unsigned char raw[NONCE_RAW_LEN];
+    uint64_t t = (uint64_t)now_of(a);
+    pthread_mutex_lock(&a->lock);
+    uint64_t serial = ++a->nonce_serial;
+    pthread_mutex_unlock(&a->lock);
+    for (int i = 0; i < 8; i++) {
+        raw[i] = (unsigned char)(t >> (56 - 8 * i));
+        raw[8 + i] = (unsigned char)(serial >> (56 - 8 * i));
+    }
+    if (nonce_mac(a, raw, raw + NONCE_ID_LEN) != 0)
+        return -1;
+    hex_encode(raw, sizeof raw, hex);
+    return 0;
+}
+
+/* Checks that nonce is one of ours. Returns 0 with its serial and issue time. */
+static int nonce_check(const struct authn *a, const char *nonce, uint64_t *serial, int64_t *issued)
+{
+    unsigned char raw[NONCE_RAW_LEN], mac[NONCE_MAC_LEN];
+    if (strlen(nonce) != NONCE_HEX_LEN)
+        return -1;
+    for (size_t i = 0; i < NONCE_RAW_LEN; i++) {
+        int hi = hex_value(nonce[2 * i]), lo = hex_value(nonce[2 * i + 1]);
+        if (hi < 0 || lo < 0 || isupper((unsigned char)nonce[2 * i]) || isupper((unsigned char)nonce[2 * i + 1]))
+            return -1;
+        raw[i] = (unsigned char)(hi << 4 | lo);
+    }
+    if (nonce_mac(a, raw, mac) != 0 || CRYPTO_memcmp(mac, raw + NONCE_ID_LEN, NONCE_MAC_LEN) != 0)
+        return -1;
+    uint64_t t = 0, n = 0;
+    for (int i = 0; i < 8; i++) {
+        t = t << 8 | raw[i];
+        n = n << 8 | raw[8 + i];
+    }
+    *serial = n;
+    *issued = (int64_t)t;
+    return 0;
+}
+
+/* ---- tables (callers hold the lock) ------------------------------------ */
+
+/* Nonce-count check for an accepted digest. Returns AUTHN_OK (and records
+ * nc), AUTHN_E_REPLAY, or AUTHN_E_STALE when the nonce may have been evicted. */
+static int nc_check_locked(struct authn *a, uint64_t serial, int64_t issued, uint32_t nc, int64_t now)
+{
+    struct nc_entry *free_slot = NULL, *oldest = NULL;
+    for (size_t i = 0; i < NC_TABLE_SIZE; i++) {
+        struct nc_entry *e = &a->nc[i];
+        if (e->used && now - e->issued > a->nonce_lifetime_s)
+            e->used = 0;   /* that nonce is stale now anyway */
+        if (!e->used) {
+            if (!free_slot)
+                free_slot = e;
+            continue;
+        }
+        if (e->serial == serial) {
+            if (nc <= e->nc)
+                return AUTHN_E_REPLAY;
+            e->nc = nc;
+            return AUTHN_OK;
+        }
+        if (!oldest || e->serial < oldest->serial)
+            oldest = e;
+    }
+    if (serial <= a->nc_floor)
+        return AUTHN_E_STALE;
+    if (nc == 0)
+        return AUTHN_E_REPLAY;
+    struct nc_entry *e = free_slot;
+    if (!e) {
+        e = oldest;
+        if (e->serial > a->nc_floor)
+            a->nc_floor = e->serial;
+        if (serial <= a->nc_floor)
+            return AUTHN_E_STALE;
+    }
+    e->used = 1;
+    e->serial = serial;
+    e->issued = issued;
+    e->nc = nc;
+    return AUTHN_OK;
+}
+
+/* UsernameToken replay cache: AUTHN_OK (recorded) or AUTHN_E_REPLAY. */
+static int token_check_locked(struct authn *a, const unsigned char key[KEY_HASH_LEN], int64_t created, int64_t now)
+{
+    int64_t w = a->created_window_s;
+    struct token_entry *free_slot = NULL, *oldest = NULL;
+    for (size_t i = 0; i < TOKEN_CACHE_SIZE; i++) {
+        struct token_entry *e = &a->tokens[i];
+        if (e->used && now > e->created + w && now - e->seen > 2 * w)
+            e->used = 0;
+        if (!e->used) {
+            if (!free_slot)
+                free_slot = e;
+            continue;
+        }
+        if (memcmp(e->key, key, KEY_HASH_LEN) == 0)
+            return AUTHN_E_REPLAY;
+        if (!oldest || e->created < oldest->created)
+            oldest = e;
+    }
+    if (created <= a->token_floor)
+        return AUTHN_E_REPLAY;
+    struct token_entry *e = free_slot;
+    if (!e) {
+        e = oldest;
+        if (e->created > a->token_floor)
+            a->token_floor = e->created;
+        if (created <= a->token_floor)
+            return AUTHN_E_REPLAY;
+    }
+    e->used = 1;
+    memcpy(e->key, key, KEY_HASH_LEN);
+    e->created = created;
+    e->seen = now;
+    return AUTHN_OK;
+}
+
+static int fail_expired(const struct fail_entry *e, int64_t now, int period)
+{
+    int64_t start = e->blocked ? e->block_start : e->window_start;
+    return now < start || now - start >= period;
+}
+
+static struct fail_entry *fail_find_locked(struct authn *a, const struct pair_key *k)
+{
+    for (size_t i = 0; i < FAIL_TABLE_SIZE; i++) {
+        struct fail_entry *e = &a->fails[i];
+        if (e->used && memcmp(e->peer, k->peer, KEY_HASH_LEN) == 0 && memcmp(e->user, k->user, KEY_HASH_LEN) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/* Eviction preference: unblocked before blocked, then least recently active. */
+static int evict_before(const struct fail_entry *x, const struct fail_entry *y)
+{
+    if (!y)
+        return 1;
+    if (x->blocked != y->blocked)
+        return !x->blocked;
+    return x->seq < y->seq;
+}
+
+/* A slot for a new pair: never more than FAIL_PER_PEER_MAX per peer. */
+static struct fail_entry *fail_alloc_locked(struct authn *a, const struct pair_key *k, int64_t now)
+{
+    struct fail_entry *free_slot = NULL, *victim = NULL, *peer_victim = NULL;
+    int peer_count = 0;
+    for (size_t i = 0; i < FAIL_TABLE_SIZE; i++) {
+        struct fail_entry *e = &a->fails[i];
+        if (e->used && fail_expired(e, now, a->policy.monitor_period_s))
+            e->used = 0;
+        if (!e->used) {
+            if (!free_slot)
+                free_slot = e;
+            continue;
+        }
+        if (memcmp(e->peer, k->peer, KEY_HASH_LEN) == 0) {
+            peer_count++;
+            if (evict_before(e, peer_victim))
+                peer_victim = e;
+        }
+        if (evict_before(e, victim))
+            victim = e;
+    }
+    struct fail_entry *e = peer_count >= FAIL_PER_PEER_MAX ? peer_victim : free_slot ? free_slot : victim;
+    memset(e, 0, sizeof *e);
+    e->used = 1;
+    memcpy(e->peer, k->peer, KEY_HASH_LEN);
+    memcpy(e->user, k->user, KEY_HASH_LEN);
+    e->window_start = now;
+    return e;
+}
+
+/* ---- failure monitor --------------------------------------------------- */
+
+static int pair_blocked(struct authn *a, const struct pair_key *k)
+{
+    int64_t now = now_of(a);
+    int blocked = 0;
+    pthread_mutex_lock(&a->lock);
+    struct fail_entry *e = a->policy.enabled ? fail_find_locked(a, k) : NULL;
+    if (e && e->blocked) {
+        if (fail_expired(e, now, a->policy.monitor_period_s))
+            e->used = 0;
+        else
+            blocked = 1;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return blocked;
+}
+
+/* Counts one failed verification; logs once when it starts a block. */
+static void pair_failed(struct authn *a, const struct pair_key *k, const char *peer, const char *user)
+{
+    int64_t now = now_of(a);
+    int started = 0, count = 0, period;
+    pthread_mutex_lock(&a->lock);
+    if (!a->policy.enabled) {
+        pthread_mutex_unlock(&a->lock);
+        return;
+    }
+    period = a->policy.monitor_period_s;
+    struct fail_entry *e = fail_find_locked(a, k);
+    if (e && fail_expired(e, now, period)) {
+        e->count = 0;
+        e->blocked = 0;
+        e->window_start = now;
+    }
+    if (!e)
+        e = fail_alloc_locked(a, k, now);
+    e->seq = ++a->seq;
+    if (!e->blocked) {
+        e->count++;
+        if (e->count > a->policy.max_failures) {
+            e->blocked = 1;
+            e->block_start = now;
+            started = 1;
+            count = e->count;
+        }
+    }
+    pthread_mutex_unlock(&a->lock);
+    if (started) {
+        char p[64], u[64];
+        log_safe(p, sizeof p, peer);
+        log_safe(u, sizeof u, user);
+        log_warning("auth", "%d authentication failures within %d s from %s for user '%s': blocked for %d s",
+                    count, period, p, u, period);
+    }
+}
+
+static void pair_succeeded(struct authn *a, const struct pair_key *k)
+{
+    pthread_mutex_lock(&a->lock);
+    struct fail_entry *e = fail_find_locked(a, k);
+    if (e)
+        e->used = 0;
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* ---- open / close / policy ------------------------------------------- */
+
+static int realm_is_valid(const char *r)
+{
+    size_t n = strlen(r);
+    if (n == 0 || n > AUTHN_REALM_MAX)
+        return 0;
+    for (; *r; r++)
+        if (*r < 0x20 || *r >= 0x7f || *r == '"' || *r == '\\')
+            return 0;
+    return 1;
+}
+
+int authn_open(struct authn **out, struct users *users, struct secretbox *box, const struct authn_settings *s)
+{
+    (void)box;   /* nonces use a per-process key: nothing to persist */
+    if (!out)
+        return AUTHN_E_MALFORMED;
+    *out = NULL;
+    const char *realm = s && s->realm ? s->realm : AUTHN_DEFAULT_REALM;
+    if (!realm_is_valid(realm))
+        return AUTHN_E_MALFORMED;
+    struct authn *a = calloc(1, sizeof *a);
+    if (!a)
+        return AUTHN_E_NOMEM;
+    unsigned char opaque[OPAQUE_RAW_LEN];
+    if (RAND_bytes(a->nonce_key, sizeof a->nonce_key) != 1 || RAND_bytes(opaque, sizeof opaque) != 1) {
+        free(a);
+        return AUTHN_E_NOMEM;
+    }
+    if (pthread_mutex_init(&a->lock, NULL) != 0) {
+        OPENSSL_cleanse(a->nonce_key, sizeof a->nonce_key);
+        free(a);
+        return AUTHN_E_NOMEM;
+    }
+    hex_encode(opaque, sizeof opaque, a->opaque);
+    a->users = users;
+    snprintf(a->realm, sizeof a->realm, "%s", realm);
+    a->nonce_lifetime_s = s && s->nonce_lifetime_s > 0 ? s->nonce_lifetime_s : AUTHN_DEFAULT_LIFETIME;
+    a->created_window_s = s && s->created_window_s > 0 ? s->created_window_s : AUTHN_DEFAULT_WINDOW;
+    a->allow_basic = s ? s->allow_basic : 0;
+    a->now = s ? s->now : NULL;
+    a->policy.enabled = 1;
+    a->policy.monitor_period_s = DEFAULT_MONITOR_PERIOD;
+    a->policy.max_failures = DEFAULT_MAX_FAILURES;
+    a->token_floor = INT64_MIN;
+    *out = a;
+    return AUTHN_OK;
+}
+
+void authn_close(struct authn *a)
+{
+    if (!a)
+        return;
+    pthread_mutex_destroy(&a->lock);
+    OPENSSL_cleanse(a->nonce_key, sizeof a->nonce_key);
+    free(a);
+}
+
+void authn_get_failure_policy(struct authn *a, struct authn_failure_policy *out)
+{
+    pthread_mutex_lock(&a->lock);
+    *out = a->policy;
+    pthread_mutex_unlock(&a->lock);
+}
+
+int authn_set_failure_policy(struct authn *a, const struct authn_failure_policy *in)
+{
+    if (!in || in->monitor_period_s < 1 || in->monitor_period_s > 3600 || in->max_failures < 1 ||
+        in->max_failures > 100)
+        return -1;
+    pthread_mutex_lock(&a->lock);
+    a->policy = *in;
+    a->policy.enabled = in->enabled != 0;
+    if (!a->policy.enabled)   /* nothing counted while off, nothing left blocked */
+        memset(a->fails, 0, sizeof a->fails);
+    pthread_mutex_unlock(&a->lock);
+    return 0;
+}
+
+/* ---- HTTP Digest ------------------------------------------------------- */
+
+int authn_digest_challenge(struct authn *a, int stale, char *out, size_t outlen)
+{
+    char nonce[NONCE_HEX_LEN + 1];
+    if (!a || !out || outlen == 0)
+        return -1;
+    out[0] = '\0';
+    if (nonce_make(a, nonce) != 0)
+        return -1;
+    static const char *const algs[] = { "SHA-256", "MD5" };
+    size_t used = 0;
+    for (size_t i = 0; i < 2; i++) {
+        int n = snprintf(out + used, outlen - used,
+                         "WWW-Authenticate: Digest realm=\"%s\", qop=\"auth\", algorithm=%s, nonce=\"%s\", "
+                         "opaque=\"%s\"%s\r\n",
+                         a->realm, algs[i], nonce, a->opaque, stale ? ", stale=true" : "");
+        if (n < 0 || (size_t)n >= outlen - used) {
+            out[0] = '\0';
+            return -1;
+        }
+        used += (size_t)n;
+    }
+    return (int)used;
+}
+
+struct digest_params {
+    char username[128];
+    char realm[AUTHN_REALM_MAX + 1];
+    char nonce[128];
+    char uri[2048];
+    char response[160];
+    char qop[16];
+    char nc[16];
+    char cnonce[256];
+    char algorithm[32];
+    char opaque[128];
+    char userhash[16];
+    unsigned seen;
+};
+
+#define P_USERNAME (1u << 0)
+#define P_REALM (1u << 1)
+#define P_NONCE (1u << 2)
+#define P_URI (1u << 3)
+#define P_RESPONSE (1u << 4)
+#define P_QOP (1u << 5)
+#define P_NC (1u << 6)
+#define P_CNONCE (1u << 7)
+#define P_ALGORITHM (1u << 8)
+#define P_OPAQUE (1u << 9)
+#define P_USERHASH (1u << 10)
+
+static const struct {
+    const char *name;
+    size_t off;
+    size_t cap;
+    unsigned bit;
+} digest_fields[] = {
+#define FIELD(n, bit) { #n, offsetof(struct digest_params, n), sizeof(((struct digest_params *)0)->n), bit }
+    FIELD(username, P_USERNAME), FIELD(realm, P_REALM),   FIELD(nonce, P_NONCE),
+    FIELD(uri, P_URI),           FIELD(response, P_RESPONSE), FIELD(qop, P_QOP),
+    FIELD(nc, P_NC),             FIELD(cnonce, P_CNONCE), FIELD(algorithm, P_ALGORITHM),
+    FIELD(opaque, P_OPAQUE),     FIELD(userhash, P_USERHASH),
+#undef FIELD
+};
+
+static int is_tchar(char c)
+{
+    return isalnum((unsigned char)c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Parses the auth-param list after "Digest": name=token or name="quoted"
+ * (with backslash escapes), any order, names case-insensitive, empty list
+ * elements allowed. Unknown parameters are ignored; known ones must fit their
+ * buffer and appear once. Returns 0 or -1. */
+static int digest_parse(const char *p, struct digest_params *dp)
+{
+    for (;;) {
+        while (is_ows(*p) || *p == ',')
+            p++;
+        if (!*p)
+            return 0;
+        const char *name = p;
+        while (is_tchar(*p))
+            p++;
+        size_t nlen = (size_t)(p - name);
+        if (nlen == 0)
+            return -1;
+        char *dst = NULL;
+        size_t cap = 0;
+        for (size_t i = 0; i < sizeof digest_fields / sizeof digest_fields[0]; i++) {
+            if (strlen(digest_fields[i].name) == nlen && strncasecmp(digest_fields[i].name, name, nlen) == 0) {
+                if (dp->seen & digest_fields[i].bit)
+                    return -1;
+                dp->seen |= digest_fields[i].bit;
+                dst = (char *)dp + digest_fields[i].off;
+                cap = digest_fields[i].cap;
+                break;
+            }
+        }
+        while (is_ows(*p))
+            p++;
+        if (*p != '=')
+            return -1;
+        p++;
+        while (is_ows(*p))
+            p++;
+        size_t len = 0;
+        if (*p == '"') {
+            for (p++;; p++) {
+                char c = *p;
+                if (c == '\0')
+                    return -1;
+                if (c == '"') {
+                    p++;
+                    break;
+                }
+                if (c == '\\') {
+                    c = *++p;
+                    if (c == '\0')
+                        return -1;
+                }
+                if (((unsigned char)c < 0x20 && c != '\t') || c == 0x7f)
+                    return -1;
+                if (dst) {
+                    if (len + 1 >= cap)
+                        return -1;
+                    dst[len] = c;
+                }
+                len++;
+            }
+        } else {
+            /* token; lenient: any visible character but the delimiters */
+            for (; *p > 0x20 && *p < 0x7f && *p != ',' && *p != '"' && *p != '\\'; p++) {
+                if (dst) {
+                    if (len + 1 >= cap)
+                        return -1;
+                    dst[len] = *p;
+                }
+                len++;
+            }
+            if (len == 0)
+                return -1;
+        }
+        if (dst)
+            dst[len] = '\0';
+        while (is_ows(*p))
+            p++;
+        if (*p != ',' && *p != '\0')
+            return -1;
+    }
+}
+
+static int method_is_valid(const char *m)
+{
+    size_t n = strlen(m);
+    if (n == 0 || n > AUTHN_METHOD_MAX)
+        return 0;
+    for (; *m; m++)
+        if (!is_tchar(*m))
+            return 0;
+    return 1;
+}
+
+/* Fetches name's password into pw (DUMMY_PASSWORD for an unknown user, so
+ * the work done does not tell whether the user exists). Returns 1 when the
+ * user exists. */
+static int fetch_password(struct authn *a, const char *name, char pw[USERS_PASSWORD_MAX + 1], enum user_level *level)
+{
+    int found = 0;
+    if (a->users && strlen(name) <= USERS_NAME_MAX && name[0])
+        found = users_password(a->users, name, pw, USERS_PASSWORD_MAX + 1, level) == USERS_OK;
+    if (!found) {
+        OPENSSL_cleanse(pw, USERS_PASSWORD_MAX + 1);
+        snprintf(pw, USERS_PASSWORD_MAX + 1, "%s", DUMMY_PASSWORD);
+        *level = USER_LEVEL_ANONYMOUS;
+    }
+    return found;
+}
+
+/* The expected response (lowercase hex) for dp and password; 0 or -1. */
+static int digest_expected(const EVP_MD *md, int sess, const struct digest_params *dp, const char *method,
+                           const char *password, char *resp)
+{
+    char ha1[2 * EVP_MAX_MD_SIZE + 1], ha2[2 * EVP_MAX_MD_SIZE + 1];
+    const char *p1[] = { dp->username, dp->realm, password };
+    int rc = hash_hex_parts(md, p1, 3, ha1);
+    if (rc == 0 && sess) {
+        char base[2 * EVP_MAX_MD_SIZE + 1];
+        memcpy(base, ha1, sizeof base);
+        const char *ps[] = { base, dp->nonce, dp->cnonce };
+        rc = hash_hex_parts(md, ps, 3, ha1);
+        OPENSSL_cleanse(base, sizeof base);
+    }
+    const char *p2[] = { method, dp->uri };
+    if (rc == 0)
+        rc = hash_hex_parts(md, p2, 2, ha2);
+    const char *pr[] = { ha1, dp->nonce, dp->nc, dp->cnonce, dp->qop, ha2 };
+    if (rc == 0)
+        rc = hash_hex_parts(md, pr, 6, resp);
+    OPENSSL_cleanse(ha1, sizeof ha1);
+    return rc;
+}
+
+static int digest_verify(struct authn *a, const char *params, const char *method, const char *uri, const char *peer,
+                         struct authn_principal *out)
+{
+    struct digest_params *dp = calloc(1, sizeof *dp);
+    if (!dp)
+        return AUTHN_E_NOMEM;
+    int rc = AUTHN_E_MALFORMED;
+    const EVP_MD *md = NULL;
+    int sess = 0;
+    uint32_t nc = 0;
+    if (digest_parse(params, dp) != 0)
+        goto done;
+    const unsigned required = P_USERNAME | P_REALM | P_NONCE | P_URI | P_RESPONSE;
+    if ((dp->seen & required) != required)
+        goto done;
+    /* RFC 2069 (no qop) and auth-int are refused: qop=auth with nc, cnonce. */
+    if (!(dp->seen & P_QOP) || !ieq(dp->qop, "auth") || !(dp->seen & P_NC) || !(dp->seen & P_CNONCE) ||
+        dp->cnonce[0] == '\0')
+        goto done;
+    if (strlen(dp->nc) != 8)
+        goto done;
+    for (int i = 0; i < 8; i++) {
+        int v = hex_value(dp->nc[i]);
+        if (v < 0)
+            goto done;
+        nc = nc << 4 | (uint32_t)v;
+    }
+    if (!(dp->seen & P_ALGORITHM) || ieq(dp->algorithm, "MD5")) {
+        md = EVP_md5();
+    } else if (ieq(dp->algorithm, "MD5-sess")) {
+        md = EVP_md5();
+        sess = 1;
+    } else if (ieq(dp->algorithm, "SHA-256")) {
+        md = EVP_sha256();
+    } else if (ieq(dp->algorithm, "SHA-256-sess")) {
+        md = EVP_sha256();
+        sess = 1;
+    } else {
+        goto done;
+    }
+    /* We never offer userhash; a hashed user name cannot be looked up. */
+    if ((dp->seen & P_USERHASH) && !ieq(dp->userhash, "false"))
+        goto done;
+
+    struct pair_key key;
+    pair_key_of(&key, peer, dp->username);
+    if (pair_blocked(a, &key)) {
+        rc = AUTHN_E_BLOCKED;
+        goto done;
+    }
+    /* Checks that involve no password: not counted as failures. */
+    rc = AUTHN_E_DENIED;
+    uint64_t serial = 0;
+    int64_t issued = 0;
+    if (strcmp(dp->realm, a->realm) != 0 || strcmp(dp->uri, uri) != 0 ||
+        nonce_check(a, dp->nonce, &serial, &issued) != 0)
+        goto done;
+
+    char pw[USERS_PASSWORD_MAX + 1];
+    char expected[2 * EVP_MAX_MD_SIZE + 1];
+    enum user_level level;
+    int found = fetch_password(a, dp->username, pw, &level);
+    int hrc = digest_expected(md, sess, dp, method, pw, expected);
+    OPENSSL_cleanse(pw, sizeof pw);
+    if (hrc != 0) {
+        rc = AUTHN_E_NOMEM;
+        goto done;
+    }
+    /* The client's hex may be upper case; compare in constant time. */
+    size_t elen = strlen(expected);
+    char given[sizeof dp->response];
+    size_t glen = strlen(dp->response);
+    for (size_t i = 0; i <= glen; i++)
+        given[i] = (char)tolower((unsigned char)dp->response[i]);
+    int match = glen == elen && CRYPTO_memcmp(given, expected, elen) == 0;
+    OPENSSL_cleanse(expected, sizeof expected);
+    if (!found || !match) {
+        pair_failed(a, &key, peer, dp->username);
+        goto done;
+    }
+    /* From here on the client knows the password. */
+    int64_t now = now_of(a);
+    if (now - issued > a->nonce_lifetime_s || now < issued) {
+        rc = AUTHN_E_STALE;
+        goto done;
+    }
+    pthread_mutex_lock(&a->lock);
+    rc = nc_check_locked(a, serial, issued, nc, now);
+    pthread_mutex_unlock(&a->lock);
+    if (rc != AUTHN_OK)
+        goto done;
+    pair_succeeded(a, &key);
+    set_principal(out, dp->username, level);
+done:
+    OPENSSL_cleanse(dp, sizeof *dp);
+    free(dp);
+    return rc;
+}
+
+/* ---- HTTP Basic -------------------------------------------------------- */
+
+static int basic_verify(struct authn *a, const char *b64, const char *peer, struct authn_principal *out)
+{
+    unsigned char buf[AUTHN_HEADER_MAX];
+    size_t n = 0;
+    int rc = AUTHN_E_MALFORMED;
+    while (is_ows(*b64))
+        b64++;
+    if (b64_decode(b64, buf, sizeof buf - 1, &n) != 0)
+        goto done;
+    buf[n] = '\0';
+    char *colon = memchr(buf, ':', n);
+    if (!colon || memchr(buf, '\0', n))
+        goto done;
+    *colon = '\0';
+    const char *user = (const char *)buf;
+    const char *given = colon + 1;
+    size_t given_len = n - (size_t)(colon + 1 - (char *)buf);
+
+    struct pair_key key;
+    pair_key_of(&key, peer, user);
+    if (pair_blocked(a, &key)) {
+        rc = AUTHN_E_BLOCKED;
+        goto done;
+    }
+    char pw[USERS_PASSWORD_MAX + 1];
+    enum user_level level;
+    int found = fetch_password(a, user, pw, &level);
+    int match = secret_equal(pw, strlen(pw), given, given_len);
+    OPENSSL_cleanse(pw, sizeof pw);
+    if (!found || !match) {
+        pair_failed(a, &key, peer, user);
+        rc = AUTHN_E_DENIED;
+        goto done;
+    }
+    pair_succeeded(a, &key);
+    set_principal(out, user, level);
+    rc = AUTHN_OK;
+done:
+    OPENSSL_cleanse(buf, sizeof buf);
+    return rc;
+}
+
+int authn_http(struct authn *a, const char *authorization, const char *method, const char *uri, const char *peer,
+               int tls, struct authn_principal *out)
+{
+    set_anonymous(out);
+    if (!a || !authorization || !method || !uri)
+        return AUTHN_E_MALFORMED;
+    if (!peer)
+        peer = "-";
+    if (strnlen(authorization, AUTHN_HEADER_MAX + 1) > AUTHN_HEADER_MAX || !method_is_valid(method))
+        return AUTHN_E_MALFORMED;
+    const char *p = authorization;
+    while (is_ows(*p))
+        p++;
+    const char *scheme = p;
+    while (is_tchar(*p))
+        p++;
+    size_t slen = (size_t)(p - scheme);
+    if (*p != '\0' && !is_ows(*p))
+        return AUTHN_E_MALFORMED;
+    if (slen == 6 && strncasecmp(scheme, "Digest", 6) == 0)
+        return digest_verify(a, p, method, uri, peer, out);
+    if (slen == 5 && strncasecmp(scheme, "Basic", 5) == 0) {
+        if (!a->allow_basic || !tls)
+            return AUTHN_E_INSECURE;
+        return basic_verify(a, p, peer, out);
+    }
+    return AUTHN_E_MALFORMED;
+}
+
+/* ---- WS-UsernameToken ------------------------------------------------- */
+
+static int read_digits(const char **p, int n, int *val)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9')
+            return -1;
+        v = v * 10 + (c - '0');
+    }
+    *p += n;
+    *val = v;
+    return 0;
+}
+
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* xs:dateTime "YYYY-MM-DDThh:mm:ss[.fff...](Z|+hh:mm|-hh:mm)" to seconds
+ * since the epoch; no zone is read as UTC. Returns 0 or -1. */
+static int parse_created(const char *s, int64_t *out)
+{
+    static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int Y, M, D, h, m, sec, oh = 0, om = 0, sign = 0;
+    const char *p = s;
+    if (strnlen(s, TOKEN_CREATED_MAX + 1) > TOKEN_CREATED_MAX)
+        return -1;
+    if (read_digits(&p, 4, &Y) || *p++ != '-' || read_digits(&p, 2, &M) || *p++ != '-' || read_digits(&p, 2, &D) ||
+        *p++ != 'T' || read_digits(&p, 2, &h) || *p++ != ':' || read_digits(&p, 2, &m) || *p++ != ':' ||
+        read_digits(&p, 2, &sec))
+        return -1;
+    if (*p == '.') {
+        p++;
+        int digits = 0;
+        while (*p >= '0' && *p <= '9' && digits <= 12) {
+            p++;
+            digits++;
+        }
+        if (digits == 0 || digits > 12)
+            return -1;
+    }
+    if (*p == 'Z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        sign = *p++ == '+' ? 1 : -1;
+        if (read_digits(&p, 2, &oh) || *p++ != ':' || read_digits(&p, 2, &om))
+            return -1;
+        if (oh > 14 || om > 59 || (oh == 14 && om != 0))
+            return -1;
+    }
+    if (*p != '\0')
+        return -1;
+    int leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+    if (Y < 1970 || M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || (M == 2 && D == 29 && !leap) || h > 23 ||
+        m > 59 || sec > 60)
+        return -1;
+    *out = days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + sec - (int64_t)sign * (oh * 3600 + om * 60);
+    return 0;
+}
+
+/* SHA-1(nonce | created | password) equals the decoded digest? */
+static int token_digest_matches(const unsigned char *nonce, size_t nlen, const char *created, const char *password,
+                                const unsigned char *given, size_t glen)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 && EVP_DigestUpdate(ctx, nonce, nlen) == 1 &&
+             EVP_DigestUpdate(ctx, created, strlen(created)) == 1 &&
+             EVP_DigestUpdate(ctx, password, strlen(password)) == 1 && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
+    EVP_MD_CTX_free(ctx);
+    int eq = ok && glen == mdlen && CRYPTO_memcmp(md, given, mdlen) == 0;
+    OPENSSL_cleanse(md, sizeof md);
+    return eq;
+}
+
+int authn_username_token(struct authn *a, const char *username, const char *password, int password_type_digest,
+                         const char *nonce_b64, const char *created, const char *peer, int tls,
+                         struct authn_principal *out)
+{
+    set_anonymous(out);
+    if (!a || !username || !password)
+        return AUTHN_E_MALFORMED;
+    if (!peer)
+        peer = "-";
+    if (!password_type_digest && !tls)
+        return AUTHN_E_INSECURE;
+    if (strnlen(username, TOKEN_USERNAME_MAX + 1) > TOKEN_USERNAME_MAX ||
+        strnlen(password, TOKEN_PASSWORD_MAX + 1) > TOKEN_PASSWORD_MAX)
+        return AUTHN_E_MALFORMED;
+    unsigned char nonce[TOKEN_NONCE_MAX];
+    size_t nlen = 0;
+    int64_t created_t = 0;
+    if (password_type_digest) {
+        if (!nonce_b64 || !created)
+            return AUTHN_E_MALFORMED;
+        if (strnlen(nonce_b64, 4 * TOKEN_NONCE_MAX + 1) > 4 * TOKEN_NONCE_MAX ||
+            b64_decode(nonce_b64, nonce, sizeof nonce, &nlen) != 0 || nlen == 0)
+            return AUTHN_E_MALFORMED;
+    }
+    if (created && parse_created(created, &created_t) != 0)
+        return AUTHN_E_MALFORMED;
+
+    struct pair_key key;
+    pair_key_of(&key, peer, username);
+    if (pair_blocked(a, &key))
+        return AUTHN_E_BLOCKED;
+    int64_t now = now_of(a);
+    if (created && (created_t > now + a->created_window_s || created_t < now - a->created_window_s))
+        return AUTHN_E_EXPIRED;
+
+    char pw[USERS_PASSWORD_MAX + 1];
+    enum user_level level;
+    int found = fetch_password(a, username, pw, &level);
+    int match;
+    if (password_type_digest) {
+        unsigned char given[64];
+        size_t glen = 0;
+        match = b64_decode(password, given, sizeof given, &glen) == 0 &&
+                token_digest_matches(nonce, nlen, created, pw, given, glen);
+    } else {
+        match = secret_equal(pw, strlen(pw), password, strlen(password));
+    }
+    OPENSSL_cleanse(pw, sizeof pw);
+    if (!found || !match) {
+        pair_failed(a, &key, peer, username);
+        return AUTHN_E_DENIED;
+    }
+    if (password_type_digest) {
+        /* Replay key: SHA-256(nonce | created). */
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(ctx, nonce, nlen) == 1 &&
+                 EVP_DigestUpdate(ctx, "|", 1) == 1 && EVP_DigestUpdate(ctx, created, strlen(created)) == 1 &&
+                 EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
+        EVP_MD_CTX_free(ctx);
+        if (!ok)
+            return AUTHN_E_NOMEM;
+        pthread_mutex_lock(&a->lock);
+        int rc = token_check_locked(a, md, created_t, now);
+        pthread_mutex_unlock(&a->lock);
+        if (rc != AUTHN_OK)
+            return rc;
+    }
+    pair_succeeded(a, &key);
+    set_principal(out, username, level);
+    return AUTHN_OK;
+}
