@@ -1,13 +1,20 @@
 /* opennvtd: options, configuration, state directory, and the lifecycle of the
  * services (start, restart on SystemReboot or SIGHUP, clean stop on SIGTERM). */
 #include "opennvt/atomicfile.h"
+#include "opennvt/authfail_store.h"
+#include "opennvt/authn.h"
 #include "opennvt/config.h"
 #include "opennvt/deviceid.h"
 #include "opennvt/discovery.h"
+#include "opennvt/ipfilter.h"
 #include "opennvt/log.h"
 #include "opennvt/netcfg.h"
 #include "opennvt/onvif.h"
+#include "opennvt/secretbox.h"
 #include "opennvt/soapserver.h"
+#include "opennvt/users.h"
+
+#include <openssl/crypto.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +47,7 @@ struct daemon_opts {
     const char *ports_file;
     int foreground;
     int print_config;
+    const char *create_admin;    /* --create-admin NAME */
     size_t n_overrides;
     struct override overrides[MAX_OVERRIDES];
 };
@@ -48,6 +56,10 @@ struct services {
     struct opennvt_config cfg;
     struct onvif_device dev;
     struct netcfg *netcfg;
+    struct secretbox *secretbox;
+    struct users *users;
+    struct authn *authn;
+    struct ipfilter *ipfilter;
     struct soapserver *soap;
     struct discovery *discovery;
 };
@@ -66,6 +78,9 @@ static void usage(FILE *out)
             "  --foreground          stay in the foreground (default: detach)\n"
             "  --ports-file FILE     after binding, write the actual ports as name=N lines\n"
             "  --print-config        print the effective configuration as XML and exit\n"
+            "  --create-admin NAME   create Administrator NAME with the password read from\n"
+            "                        standard input (one line), then exit; opennvtd must not be\n"
+            "                        running on the same state directory\n"
             "  --help                this text\n"
             "  --version             print the version\n\n"
             "Exit status: 0 stopped cleanly, 1 runtime failure, 2 configuration or usage error.\n");
@@ -81,7 +96,7 @@ static int add_override(struct daemon_opts *o, const char *path, const char *val
 
 static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
-    enum { OPT_CONFIG = 256, OPT_STATE, OPT_BIND, OPT_HTTP, OPT_DISC, OPT_LOG, OPT_FG, OPT_PORTS, OPT_PRINT, OPT_HELP, OPT_VERSION };
+    enum { OPT_CONFIG = 256, OPT_STATE, OPT_BIND, OPT_HTTP, OPT_DISC, OPT_LOG, OPT_FG, OPT_PORTS, OPT_PRINT, OPT_CREATE_ADMIN, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
         { "config", required_argument, NULL, OPT_CONFIG },
         { "state-dir", required_argument, NULL, OPT_STATE },
@@ -92,6 +107,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
         { "foreground", no_argument, NULL, OPT_FG },
         { "ports-file", required_argument, NULL, OPT_PORTS },
         { "print-config", no_argument, NULL, OPT_PRINT },
+        { "create-admin", required_argument, NULL, OPT_CREATE_ADMIN },
         { "help", no_argument, NULL, OPT_HELP },
         { "version", no_argument, NULL, OPT_VERSION },
         { NULL, 0, NULL, 0 },
@@ -109,6 +125,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
         case OPT_FG: o->foreground = 1; break;
         case OPT_PORTS: o->ports_file = optarg; break;
         case OPT_PRINT: o->print_config = 1; break;
+        case OPT_CREATE_ADMIN: o->create_admin = optarg; break;
         case OPT_HELP: usage(stdout); exit(0);
         case OPT_VERSION: printf("opennvtd %s\n", OPENNVT_VERSION); exit(0);
         default:
@@ -183,6 +200,68 @@ static void request_restart(void *arg)
     kill(getpid(), SIGUSR1);
 }
 
+static struct authn_settings authn_settings_of(const struct opennvt_config *cfg)
+{
+    return (struct authn_settings){
+        .realm = "OpenNVT",
+        .nonce_lifetime_s = cfg->digest_nonce_lifetime_s,
+        .created_window_s = cfg->usernametoken_window_s,
+        .allow_basic = cfg->http_basic,
+        .now = NULL,
+    };
+}
+
+static void close_security(struct services *s)
+{
+    authn_close(s->authn);
+    s->authn = NULL;
+    ipfilter_close(s->ipfilter);
+    s->ipfilter = NULL;
+    users_close(s->users);
+    s->users = NULL;
+    secretbox_close(s->secretbox);
+    s->secretbox = NULL;
+}
+
+/* The device key, users, IP filter and authenticator, in dependency order. */
+static int open_security(struct services *s)
+{
+    const struct opennvt_config *cfg = &s->cfg;
+    int rc = secretbox_open(&s->secretbox, cfg->state_dir);
+    if (rc != SECRETBOX_OK) {
+        log_crit("system", "device key in %s: %s", cfg->state_dir, secretbox_strerror(rc));
+        return -1;
+    }
+    rc = users_open(&s->users, cfg->state_dir, s->secretbox);
+    if (rc != USERS_OK) {
+        log_crit("system", "users in %s: %s", cfg->state_dir, users_strerror(rc));
+        return -1;
+    }
+    rc = ipfilter_open(&s->ipfilter, cfg->state_dir);
+    if (rc != IPFILTER_OK) {
+        log_crit("system", "IP address filter in %s: %s", cfg->state_dir, ipfilter_strerror(rc));
+        return -1;
+    }
+    struct authn_settings as = authn_settings_of(cfg);
+    if (authn_open(&s->authn, s->users, s->secretbox, &as) != AUTHN_OK) {
+        log_crit("system", "cannot start the authenticator");
+        return -1;
+    }
+    struct authn_failure_policy policy;
+    authn_get_failure_policy(s->authn, &policy);
+    rc = authfail_store_load(cfg->state_dir, &policy);
+    if (rc == 0 && authn_set_failure_policy(s->authn, &policy) != 0)
+        rc = -EINVAL;
+    if (rc != 0 && rc != -ENOENT) {
+        log_crit("system", "%s/authfail.xml is unreadable or out of range", cfg->state_dir);
+        return -1;
+    }
+    if (!users_have_admin(s->users))
+        log_warning("auth", "no Administrator exists yet: create one with opennvtd --create-admin NAME%s",
+                    cfg->first_admin_over_network ? " or an ONVIF CreateUsers request" : "");
+    return 0;
+}
+
 static int start_services(struct services *s)
 {
     const struct opennvt_config *cfg = &s->cfg;
@@ -224,11 +303,21 @@ static int start_services(struct services *s)
         log_crit("system", "network settings: %s", netcfg_strerror(rc));
         return -1;
     }
+    if (open_security(s) != 0) {
+        close_security(s);
+        netcfg_close(s->netcfg);
+        s->netcfg = NULL;
+        return -1;
+    }
     s->dev.cfg = cfg;
     s->dev.netcfg = s->netcfg;
+    s->dev.users = s->users;
+    s->dev.authn = s->authn;
+    s->dev.ipfilter = s->ipfilter;
     s->dev.request_restart = request_restart;
     s->dev.restart_arg = s;
     if (soapserver_start(&s->soap, cfg, &s->dev) != 0) {
+        close_security(s);
         netcfg_close(s->netcfg);
         s->netcfg = NULL;
         return -1;
@@ -248,6 +337,7 @@ static void stop_services(struct services *s)
     s->discovery = NULL;
     soapserver_stop(s->soap);
     s->soap = NULL;
+    close_security(s);
     netcfg_close(s->netcfg);
     s->netcfg = NULL;
 }
@@ -274,6 +364,68 @@ static int lock_state_dir(const char *dir)
         return -1;
     }
     return fd; /* held until exit */
+}
+
+/* Reads one line of at most max-1 bytes (without its newline) from stdin.
+ * Returns 0, or -1 when stdin is empty or the line is too long. */
+static int read_password_line(char *out, size_t max)
+{
+    size_t n = 0;
+    int ch;
+    while ((ch = getchar()) != EOF && ch != '\n') {
+        if (n + 1 >= max) {
+            OPENSSL_cleanse(out, max);
+            while ((ch = getchar()) != EOF && ch != '\n') { }
+            return -1;
+        }
+        out[n++] = (char)ch;
+    }
+    if (n > 0 && out[n - 1] == '\r')
+        n--;
+    out[n] = '\0';
+    return n == 0 && ch == EOF ? -1 : 0;
+}
+
+/* opennvtd --create-admin NAME: local provisioning of an Administrator with
+ * the same policy checks as CreateUsers. Exit 0, 1 refused, 2 usage. */
+static int create_admin(const struct opennvt_config *cfg, const char *name)
+{
+    if (atomicfile_mkdir_private(cfg->state_dir) != 0) {
+        fprintf(stderr, "opennvtd: cannot create state directory %s\n", cfg->state_dir);
+        return EXIT_RUNTIME;
+    }
+    int lock = lock_state_dir(cfg->state_dir);
+    if (lock < 0) {
+        fprintf(stderr, "opennvtd: state directory %s is in use: stop opennvtd first\n", cfg->state_dir);
+        return EXIT_RUNTIME;
+    }
+    char password[USERS_PASSWORD_MAX + 2];
+    if (read_password_line(password, sizeof password) != 0) {
+        fprintf(stderr, "opennvtd: --create-admin reads the password from standard input: none given, or longer than %d bytes\n",
+                USERS_PASSWORD_MAX);
+        close(lock);
+        return EXIT_RUNTIME;
+    }
+    struct secretbox *box = NULL;
+    struct users *users = NULL;
+    int rc = secretbox_open(&box, cfg->state_dir);
+    if (rc != SECRETBOX_OK) {
+        fprintf(stderr, "opennvtd: device key: %s\n", secretbox_strerror(rc));
+    } else if ((rc = users_open(&users, cfg->state_dir, box)) != USERS_OK) {
+        fprintf(stderr, "opennvtd: users: %s\n", users_strerror(rc));
+    } else {
+        struct users_entry e = { .name = name, .password = password, .level = USER_LEVEL_ADMINISTRATOR };
+        rc = users_create(users, &e, 1, NULL);
+        if (rc != USERS_OK)
+            fprintf(stderr, "opennvtd: cannot create '%s': %s\n", name, users_strerror(rc));
+        else
+            printf("opennvtd: Administrator '%s' created\n", name);
+    }
+    OPENSSL_cleanse(password, sizeof password);
+    users_close(users);
+    secretbox_close(box);
+    close(lock);
+    return rc == 0 ? 0 : EXIT_RUNTIME;
 }
 
 static int detach(void)
@@ -310,6 +462,10 @@ int main(int argc, char **argv)
     if (opts.print_config) {
         config_write(&s.cfg, stdout);
         return 0;
+    }
+    if (opts.create_admin) {
+        log_set_level(LOG_LVL_ERR);
+        return create_admin(&s.cfg, opts.create_admin);
     }
     signal(SIGPIPE, SIG_IGN);
     sigset_t sigs;

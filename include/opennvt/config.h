@@ -37,6 +37,12 @@ struct opennvt_config {
     int soap_send_timeout_ms;
     int soap_idle_timeout_ms;
     int soap_max_keep_alive;
+
+    int first_admin_over_network;    /* first Administrator may be created over the network */
+    int anonymous_media;             /* unauthenticated READ_MEDIA (public viewing) */
+    int http_basic;                  /* HTTP Basic accepted, over TLS only */
+    int digest_nonce_lifetime_s;
+    int usernametoken_window_s;
 };
 
 /* Fills cfg with the built-in defaults (state under a per-user directory). */

@@ -27,6 +27,9 @@ struct httpframe {
     int connection_close;
     int connection_keep_alive;
     char content_type[64];  /* media type only, lowercase, without parameters */
+    size_t authorization_off; /* Authorization value: offset in the buffer, */
+    size_t authorization_len; /* and length (0: no such header) */
+    int authorization_count;  /* more than one is refused by the gate */
     size_t header_len;   /* through the blank line */
     size_t body_len;     /* as transmitted (chunk framing included) */
     size_t total_len;    /* header_len + body_len, when complete */

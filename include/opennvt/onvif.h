@@ -4,15 +4,23 @@
 #ifndef OPENNVT_ONVIF_H
 #define OPENNVT_ONVIF_H
 
+#include "opennvt/authn.h"
 #include "opennvt/config.h"
 #include "opennvt/deviceid.h"
 
+#include <sys/socket.h>
+
 struct soap;
 struct netcfg;
+struct users;
+struct ipfilter;
 
 struct onvif_device {
     const struct opennvt_config *cfg;
     struct netcfg *netcfg;
+    struct users *users;
+    struct authn *authn;
+    struct ipfilter *ipfilter;
     char uuid[DEVICEID_UUID_LEN + 1];
     char serial[CONFIG_STR_MAX];
     /* Asks the daemon to restart its services once the response is sent. */
@@ -26,6 +34,9 @@ struct onvif_request {
     int local_port;
     int tls;
     char peer[64];          /* client address, for logs */
+    struct sockaddr_storage peer_addr;   /* for the lock-out check of filter changes */
+    struct authn_principal principal;    /* who the gate let in */
+    int first_admin_setup;  /* no Administrator exists: only CreateUsers of one is allowed */
 };
 
 /* The per-request context the server stored in soap->user. */

@@ -54,6 +54,13 @@ static const struct setting settings[] = {
     INT_SETTING("soap/send-timeout-ms", soap_send_timeout_ms, 100, 600000, "time allowed to send a response"),
     INT_SETTING("soap/idle-timeout-ms", soap_idle_timeout_ms, 100, 3600000, "idle keep-alive connection lifetime"),
     INT_SETTING("soap/max-keep-alive", soap_max_keep_alive, 1, 1000000, "requests per connection before it is closed"),
+    BOOL_SETTING("security/first-admin-over-network", first_admin_over_network,
+                 "while no Administrator exists, accept a network CreateUsers that creates one (false: only the local create-admin command)"),
+    BOOL_SETTING("security/anonymous-media", anonymous_media, "let unauthenticated clients use READ_MEDIA operations (public viewing)"),
+    BOOL_SETTING("security/http-basic", http_basic, "accept HTTP Basic authentication (only ever over TLS)"),
+    INT_SETTING("security/digest-nonce-lifetime-s", digest_nonce_lifetime_s, 10, 3600, "HTTP Digest server nonce lifetime"),
+    INT_SETTING("security/usernametoken-window-s", usernametoken_window_s, 5, 86400,
+                "WS-UsernameToken Created accepted this far from the device clock, each way"),
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 
@@ -90,6 +97,11 @@ void config_defaults(struct opennvt_config *cfg)
     cfg->soap_send_timeout_ms = 10000;
     cfg->soap_idle_timeout_ms = 60000;
     cfg->soap_max_keep_alive = 1000;
+    cfg->first_admin_over_network = 1;
+    cfg->anonymous_media = 0;
+    cfg->http_basic = 0;
+    cfg->digest_nonce_lifetime_s = 300;
+    cfg->usernametoken_window_s = 300;
 }
 
 static const struct setting *find_setting(const char *path)

@@ -4,6 +4,7 @@
 #include "opennvt/discovery.h"
 #include "opennvt/netcfg.h"
 #include "opennvt/netif.h"
+#include "opennvt/ipfilter.h"
 #include "opennvt/log.h"
 #include "soapH.h"
 #include "wsaapi.h"
@@ -224,6 +225,22 @@ static void announce(struct discovery *d, int hello)
     pthread_mutex_unlock(&d->send_lock);
 }
 
+static size_t (*gsoap_frecv)(struct soap *, char *, size_t);
+
+/* Host access restrictions apply to discovery too: a datagram from a
+ * filtered source reads as empty, so gSOAP never parses it. */
+static size_t frecv_filtered(struct soap *soap, char *buf, size_t len)
+{
+    size_t n = gsoap_frecv(soap, buf, len);
+    struct discovery *d = soap->user;
+    if (n > 0 && d && d->dev->ipfilter && !ipfilter_allows(d->dev->ipfilter, &soap->peer.addr)) {
+        char peer[64];
+        log_debug("discovery", "datagram from %s refused by the IP address filter", peer_of(soap, peer, sizeof peer));
+        return 0;
+    }
+    return n;
+}
+
 static void *serve_main(void *arg)
 {
     struct discovery *d = arg;
@@ -255,6 +272,8 @@ int discovery_start(struct discovery **out, const struct opennvt_config *cfg, st
         return -ENOMEM;
     }
     d->rx->user = d;
+    gsoap_frecv = d->rx->frecv;
+    d->rx->frecv = frecv_filtered;
     /* Bound to all IPv4 addresses: multicast datagrams are addressed to the group. */
     if (!soap_valid_socket(soap_bind(d->rx, NULL, cfg->discovery_port, 100))) {
         log_err("discovery", "cannot bind UDP port %d", cfg->discovery_port);

@@ -192,6 +192,10 @@ int httpframe_parse(const char *buf, size_t len, size_t max_header, size_t max_t
             for (; k < vl && v[k] != ';' && v[k] != ' ' && k + 1 < sizeof f->content_type; k++)
                 f->content_type[k] = (char)tolower((unsigned char)v[k]);
             f->content_type[k] = '\0';
+        } else if (header_value(line, ll, "Authorization", &v, &vl)) {
+            f->authorization_off = (size_t)(v - buf);
+            f->authorization_len = vl;
+            f->authorization_count++;
         } else if (header_value(line, ll, "Connection", &v, &vl)) {
             copy_value(v, vl, value, sizeof value);
             if (strcasestr(value, "close"))

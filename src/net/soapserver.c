@@ -4,7 +4,10 @@
  * response; keep-alive connections then return to the loop. A worker is only
  * ever busy with a request that has fully arrived. */
 #include "opennvt/soapserver.h"
+#include "opennvt/accesspolicy.h"
+#include "opennvt/gate.h"
 #include "opennvt/httpframe.h"
+#include "opennvt/ipfilter.h"
 #include "opennvt/log.h"
 #include "opennvt/xmlguard.h"
 #include "soapH.h"
@@ -272,6 +275,15 @@ static void accept_all(struct soapserver *srv, int lfd)
                 continue;
             return; /* EAGAIN, or EMFILE: try again on the next wakeup */
         }
+        /* Host access restrictions: before a byte is read. */
+        if (srv->dev->ipfilter && !ipfilter_allows(srv->dev->ipfilter, (struct sockaddr *)&peer)) {
+            char phost[64];
+            int pport;
+            addr_text(&peer, phost, sizeof phost, &pport, 0);
+            log_info("soap", "%s: connection refused by the IP address filter", phost);
+            close(fd);
+            continue;
+        }
         struct conn *c = calloc(1, sizeof *c);
         if (!c) {
             close(fd);
@@ -529,11 +541,136 @@ static int fget_not_found(struct soap *soap)
     return soap_send_empty_response(soap, 404);
 }
 
+/* The fault body of a 401: ONVIF clients read ter:NotAuthorized from it. */
+static const char unauthorized_fault[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<env:Envelope xmlns:env=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:ter=\"http://www.onvif.org/ver10/error\">"
+    "<env:Body><env:Fault><env:Code><env:Value>env:Sender</env:Value><env:Subcode><env:Value>ter:NotAuthorized</env:Value>"
+    "</env:Subcode></env:Code><env:Reason><env:Text xml:lang=\"en\">Sender not Authorized</env:Text></env:Reason>"
+    "</env:Fault></env:Body></env:Envelope>\n";
+
+static void reply_challenge(struct soapserver *srv, struct worker_io *io, int stale)
+{
+    char challenge[1024];
+    if (authn_digest_challenge(srv->dev->authn, stale, challenge, sizeof challenge) < 0)
+        challenge[0] = '\0';
+    char head[1536];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 401 Unauthorized\r\n%sContent-Type: application/soap+xml; charset=utf-8\r\n"
+                     "Content-Length: %zu\r\n%s\r\n",
+                     challenge, sizeof unauthorized_fault - 1, io->close_requested ? "Connection: close\r\n" : "");
+    send_all_best_effort(io->conn->fd, head, (size_t)n);
+    send_all_best_effort(io->conn->fd, unauthorized_fault, sizeof unauthorized_fault - 1);
+    io->sent += (size_t)n + sizeof unauthorized_fault - 1;
+}
+
+/* The Body element's operation under our prefixes ("tds:GetUsers"), matched
+ * the way the dispatcher matches it (by namespace, whatever the prefix). */
+static int operation_of(struct soap *soap, char *out, size_t outlen)
+{
+    static const char *const prefixes[] = { "tds", "trt", "tr2", "tas", "tev", "timg", "wsnt", "wsdd" };
+    const char *colon = strchr(soap->tag, ':');
+    const char *local = colon ? colon + 1 : soap->tag;
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        enum access_class cls;
+        if (snprintf(out, outlen, "%s:%s", prefixes[i], local) >= (int)outlen)
+            return -1;
+        if (accesspolicy_class_of(out, &cls) == 0 && soap_match_tag(soap, soap->tag, out) == SOAP_OK)
+            return 0;
+    }
+    return -1;
+}
+
+/* Copies the UsernameToken of the request's wsse:Security header, if any. */
+static int username_token_of(struct soap *soap, struct gate_username_token *t)
+{
+    memset(t, 0, sizeof *t);
+    struct _wsse__UsernameToken *u = soap->header && soap->header->wsse__Security
+                                         ? soap->header->wsse__Security->UsernameToken : NULL;
+    if (!u)
+        return 0;
+    t->username = u->Username;
+    if (u->Password) {
+        t->password = u->Password->__item;
+        t->password_type = u->Password->Type;
+    }
+    t->nonce = u->Nonce ? u->Nonce->__item : NULL;
+    t->created = u->wsu__Created;
+    return 1;
+}
+
+/* Runs the gate. Returns SOAP_OK to dispatch, SOAP_FAULT with the fault set,
+ * or SOAP_STOP when the response (a 401) has been written. */
+static int admit(struct soapserver *srv, struct soap *soap, struct conn *c, struct onvif_request *req,
+                 struct worker_io *io)
+{
+    char operation[128] = "";
+    if (soap_peek_element(soap) != SOAP_OK)
+        return SOAP_OK; /* no operation element: the dispatcher reports it */
+    if (operation_of(soap, operation, sizeof operation) != 0)
+        return onvif_sender_fault(soap, "ter:UnknownAction", NULL, "The request names an operation this device does not know");
+    char authorization[4096];
+    const char *authz = NULL;
+    if (c->frame.authorization_len) {
+        size_t n = c->frame.authorization_len < sizeof authorization - 1 ? c->frame.authorization_len : sizeof authorization - 1;
+        memcpy(authorization, c->buf + c->frame.authorization_off, n);
+        authorization[n] = '\0';
+        authz = authorization;
+    }
+    struct gate_username_token token;
+    struct gate_request g = {
+        .operation = operation, .authorization = authz, .authorization_count = c->frame.authorization_count,
+        .method = c->frame.method, .uri = c->frame.path,
+        .token = username_token_of(soap, &token) ? &token : NULL, .peer = c->peer_text, .tls = req->tls,
+    };
+    struct gate_policy policy = {
+        .anonymous_classes = srv->cfg->anonymous_media ? ACCESS_BIT(ACCESS_READ_MEDIA) : 0,
+        .first_admin_over_network = srv->cfg->first_admin_over_network,
+    };
+    struct gate_decision d;
+    gate_decide(srv->dev->authn, srv->dev->users, &policy, &g, &d);
+    if (authz)
+        memset(authorization, 0, sizeof authorization);
+    req->principal = d.principal;
+    req->first_admin_setup = d.first_admin_setup;
+    switch (d.verdict) {
+    case GATE_ALLOW:
+        return SOAP_OK;
+    case GATE_CHALLENGE:
+        log_debug("auth", "%s: %s: 401 (%s)", c->peer_text, operation, d.reason ? d.reason : "");
+        reply_challenge(srv, io, d.stale);
+        return soap->error = SOAP_STOP;
+    case GATE_UNKNOWN_OPERATION:
+        return onvif_sender_fault(soap, "ter:UnknownAction", NULL, "The request names an operation this device does not know");
+    case GATE_NOT_AUTHORIZED:
+        break;
+    }
+    log_debug("auth", "%s: %s: not authorized (%s)", c->peer_text, operation, d.reason ? d.reason : "");
+    return onvif_sender_fault(soap, "ter:NotAuthorized", NULL, "Sender not Authorized");
+}
+
+/* An empty body, plain or chunked (first chunk of size zero). */
+static int body_is_empty(const struct conn *c)
+{
+    if (c->frame.body_len == 0)
+        return 1;
+    if (!c->frame.chunked)
+        return 0;
+    const char *p = c->buf + c->frame.header_len, *end = p + c->frame.body_len;
+    if (p >= end || *p != '0')
+        return 0;
+    while (p < end && *p == '0')
+        p++;
+    return p < end && (*p == '\r' || *p == ';');
+}
+
 static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
 {
     struct onvif_request req = { .dev = srv->dev, .local_port = c->local_port, .tls = 0 };
     snprintf(req.local_host, sizeof req.local_host, "%s", c->local_host);
     snprintf(req.peer, sizeof req.peer, "%s", c->peer_text);
+    req.peer_addr = c->peer;
+    req.principal.level = USER_LEVEL_ANONYMOUS;
     struct worker_io io = { .conn = c, .pos = 0 };
 
     soap->user = &req;
@@ -574,9 +711,14 @@ static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
         soap_send_fault(soap);
         soap_destroy(soap);
         soap_end(soap);
+    } else if (strcmp(c->frame.method, "POST") == 0 && !c->frame.authorization_len && body_is_empty(c)) {
+        /* curl --digest and others probe with an empty POST first. */
+        reply_challenge(srv, &io, 0);
     } else {
         soap->error = SOAP_OK;
-        if (soap_begin_serve(soap) != SOAP_OK || soap_serve_request(soap) != SOAP_OK) {
+        int is_post = strcmp(c->frame.method, "POST") == 0;
+        if (soap_begin_serve(soap) != SOAP_OK || (is_post && admit(srv, soap, c, &req, &io) != SOAP_OK) ||
+            soap_serve_request(soap) != SOAP_OK) {
             log_debug("soap", "%s: request failed with gSOAP error %d", c->peer_text, soap->error);
             if (soap->error == SOAP_POST) {
                 /* XML, but not a SOAP 1.2 envelope: ONVIF speaks SOAP 1.2 only. */

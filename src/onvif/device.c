@@ -2,6 +2,7 @@
 #include "opennvt/onvif.h"
 #include "opennvt/netcfg.h"
 #include "opennvt/netif.h"
+#include "opennvt/users.h"
 #include "opennvt/log.h"
 #include "soapH.h"
 
@@ -45,7 +46,7 @@ static struct tds__DeviceServiceCapabilities *device_capabilities(struct soap *s
 {
     struct tds__DeviceServiceCapabilities *c = NEW(soap, struct tds__DeviceServiceCapabilities);
     c->Network = NEW(soap, struct tds__NetworkCapabilities);
-    c->Network->IPFilter = bool_ptr(soap, 0);
+    c->Network->IPFilter = bool_ptr(soap, 1);
     c->Network->ZeroConfiguration = bool_ptr(soap, 0);
     c->Network->IPVersion6 = bool_ptr(soap, 0);
     c->Network->DynDNS = bool_ptr(soap, 0);
@@ -58,15 +59,21 @@ static struct tds__DeviceServiceCapabilities *device_capabilities(struct soap *s
     c->Security->TLS1_x002e2 = bool_ptr(soap, 0);
     c->Security->OnboardKeyGeneration = bool_ptr(soap, 0);
     c->Security->AccessPolicyConfig = bool_ptr(soap, 0);
-    c->Security->DefaultAccessPolicy = bool_ptr(soap, 0);
+    c->Security->DefaultAccessPolicy = bool_ptr(soap, 1);
     c->Security->Dot1X = bool_ptr(soap, 0);
     c->Security->RemoteUserHandling = bool_ptr(soap, 0);
     c->Security->X_x002e509Token = bool_ptr(soap, 0);
     c->Security->SAMLToken = bool_ptr(soap, 0);
     c->Security->KerberosToken = bool_ptr(soap, 0);
-    c->Security->UsernameToken = bool_ptr(soap, 0);
-    c->Security->HttpDigest = bool_ptr(soap, 0);
+    c->Security->UsernameToken = bool_ptr(soap, 1);
+    c->Security->HttpDigest = bool_ptr(soap, 1);
     c->Security->RELToken = bool_ptr(soap, 0);
+    c->Security->MaxUsers = int_ptr(soap, USERS_MAX);
+    c->Security->MaxUserNameLength = int_ptr(soap, USERS_NAME_MAX);
+    c->Security->MaxPasswordLength = int_ptr(soap, USERS_PASSWORD_MAX);
+    c->Security->MaxPasswordHistory = int_ptr(soap, USERS_HISTORY_MAX);
+    c->Security->SecurityPolicies = "PasswordComplexity AuthFailureWarnings";
+    c->Security->HashingAlgorithms = "MD5 SHA-256";
     c->System = NEW(soap, struct tds__SystemCapabilities);
     c->System->DiscoveryResolve = bool_ptr(soap, 1);
     c->System->DiscoveryBye = bool_ptr(soap, 1);
@@ -79,7 +86,7 @@ static struct tds__DeviceServiceCapabilities *device_capabilities(struct soap *s
     c->System->HttpSupportInformation = bool_ptr(soap, 0);
     c->System->StorageConfiguration = bool_ptr(soap, 0);
     c->System->NetworkConfigNotSupported = bool_ptr(soap, 1);
-    c->System->UserConfigNotSupported = bool_ptr(soap, 1);
+    c->System->UserConfigNotSupported = bool_ptr(soap, 0);
     c->Misc = NEW(soap, struct tds__MiscCapabilities);
     return c;
 }

@@ -15,9 +15,10 @@ cat > "$WORK/limits.xml" <<'XML'
 XML
 start_daemon --config "$WORK/limits.xml"
 R=$WORK/r.xml
-post_raw() { # post_raw FILE [curl args...] → status
+post_raw() { # post_raw FILE [curl args...] → status (HTTP Digest as the Administrator)
     local f=$1; shift
-    curl -sS --max-time 20 -o "$R" -w '%{http_code}' -X POST -H 'Content-Type: application/soap+xml' "$@" --data-binary @"$f" "$URL"
+    curl -sS --max-time 20 -o "$R" -w '%{http_code}' -X POST --digest -u "$ADMIN_USER:$ADMIN_PASS" \
+        -H 'Content-Type: application/soap+xml' "$@" --data-binary @"$f" "$URL"
 }
 alive() { [ "$(soap '<tds:GetSystemDateAndTime/>' "$WORK/alive.xml")" = 200 ]; }
 env_open='<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><s:Body>'
@@ -26,6 +27,8 @@ env_close='</s:Body></s:Envelope>'
 printf '%s<tds:GetScopes><unclosed>%s' "$env_open" "$env_close" > "$WORK/malformed.xml"
 code=$(post_raw "$WORK/malformed.xml")
 check "malformed XML → 400 env:Sender/ter:WellFormed" [ "$code/$(fault_subcodes "$R")" = "400/ter:WellFormed" ]
+code=$(curl -sS --max-time 20 -o "$R" -w '%{http_code}' -X POST -H 'Content-Type: application/soap+xml' --data-binary @"$WORK/malformed.xml" "$URL")
+check "…but without credentials it is refused (401) before the body is parsed" [ "$code" = 401 ]
 check "the malformed-XML fault is a valid SOAP fault" valid "$R"
 
 printf '%s<tds:GetSc' "$env_open" > "$WORK/truncated.xml"
@@ -87,8 +90,9 @@ raw() { # raw "bytes" seconds → prints what the server sent
     timeout "$secs" cat <&"$fd" || true
     exec {fd}>&-
 }
-len=$(wc -c < "$WORK/getscopes.xml")
-req="POST /onvif/device_service HTTP/1.1\r\nHost: x\r\nContent-Type: application/soap+xml\r\nContent-Length: $len\r\n\r\n$(cat "$WORK/getscopes.xml")"
+printf '%s<tds:GetSystemDateAndTime/>%s' "$env_open" "$env_close" > "$WORK/gettime.xml"
+len=$(wc -c < "$WORK/gettime.xml")
+req="POST /onvif/device_service HTTP/1.1\r\nHost: x\r\nContent-Type: application/soap+xml\r\nContent-Length: $len\r\n\r\n$(cat "$WORK/gettime.xml")"
 out=$(raw "$req$req" 2)
 check "two pipelined requests get two responses" [ "$(printf '%s' "$out" | grep -c '^HTTP/1.1 200')" = 2 ]
 out=$(raw "POST /onvif/device_service HTTP/1.1\r\nHost: x\r\nContent-Type: application/soap+xml\r\n\r\n<x/>" 2)

@@ -40,9 +40,25 @@ check() { # check "description" command...
     if "$@"; then pass "$what"; else fail "$what"; fi
 }
 
+# The Administrator every test provisions locally (opennvtd --create-admin)
+# unless NO_ADMIN=1; soap() and onvif_client authenticate as it.
+ADMIN_USER=admin
+ADMIN_PASS='Camera-Adm1n-Pass'
+if [ -z "${NO_ADMIN:-}" ]; then
+    export ONVIF_USER=$ADMIN_USER ONVIF_PASSWORD=$ADMIN_PASS
+fi
+
+# create_admin NAME PASSWORD: the local provisioning command; prints its output.
+create_admin() {
+    printf '%s\n' "$2" | "$OPENNVTD" --state-dir "${STATE:-$WORK/state}" --create-admin "$1" 2>&1
+}
+
 # start_daemon [extra opennvtd options...]: sets HTTP_PORT, DISC_PORT, URL, STATE
 start_daemon() {
     STATE=${STATE:-$WORK/state}
+    if [ -z "${NO_ADMIN:-}" ] && [ ! -e "$STATE/users.xml" ]; then
+        create_admin "$ADMIN_USER" "$ADMIN_PASS" >> "$WORK/daemon.log" || { log "cannot provision the Administrator"; return 1; }
+    fi
     rm -f "$WORK/ports"
     "${DAEMON_WRAPPER[@]}" "$OPENNVTD" --foreground --state-dir "$STATE" --bind 127.0.0.1 \
         --http-port 0 --discovery-port 0 --ports-file "$WORK/ports" --log-level "${LOG_LEVEL:-info}" "$@" \
@@ -68,11 +84,19 @@ stop_daemon() { # stop_daemon [signal]: waits (bounded) and returns the exit cod
     DAEMON_PID=""
 }
 
-# soap BODY_XML [OUTFILE]: POSTs a SOAP 1.2 envelope to the device service;
-# prints the HTTP status; the response body goes to OUTFILE ($WORK/resp.xml).
+# soap BODY_XML [OUTFILE]: POSTs a SOAP 1.2 envelope to the device service
+# with HTTP Digest as the Administrator (SOAP_AUTH=none: no credentials;
+# SOAP_CRED=user:password: other credentials); prints the HTTP status; the
+# response body goes to OUTFILE ($WORK/resp.xml).
 soap() {
     local body=$1 out=${2:-$WORK/resp.xml}
-    curl -sS --max-time 20 -o "$out" -w '%{http_code}' -X POST \
+    local auth=()
+    if [ "${SOAP_AUTH:-digest}" = digest ] && [ -z "${NO_ADMIN:-}${SOAP_CRED:+x}" ]; then
+        auth=(--digest -u "$ADMIN_USER:$ADMIN_PASS")
+    elif [ -n "${SOAP_CRED:-}" ] && [ "${SOAP_AUTH:-digest}" = digest ]; then
+        auth=(--digest -u "$SOAP_CRED")
+    fi
+    curl -sS --max-time 20 -o "$out" -w '%{http_code}' -X POST "${auth[@]}" \
         -H 'Content-Type: application/soap+xml; charset=utf-8' \
         --data-binary "<?xml version=\"1.0\" encoding=\"UTF-8\"?><s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:tds=\"http://www.onvif.org/ver10/device/wsdl\" xmlns:tt=\"http://www.onvif.org/ver10/schema\" xmlns:trt=\"http://www.onvif.org/ver10/media/wsdl\"><s:Body>$body</s:Body></s:Envelope>" \
         "$URL"

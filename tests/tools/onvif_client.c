@@ -1,10 +1,13 @@
 /* onvif_client: a gSOAP-generated ONVIF client for the integration tests.
  * Prints results as key=value lines; exit 0 on success, 1 on a SOAP fault or
  * transport error (the fault's subcodes are printed), 2 on usage, 3 when a
- * discovery probe got no match. */
+ * discovery probe got no match. With ONVIF_USER and ONVIF_PASSWORD set, every
+ * request carries a WS-UsernameToken (PasswordDigest) made by gSOAP's wsse
+ * plugin, as ONVIF clients send it. */
 #include "soapH.h"
 #include "wsaapi.h"
 #include "wsddapi.h"
+#include "wsseapi.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,13 +67,23 @@ soap_wsdd_mode wsdd_event_Resolve(struct soap *soap, const char *MessageID, cons
                                   const char *EndpointReference, struct wsdd__ResolveMatchType *match)
 { return SOAP_WSDD_ADHOC; }
 
+/* Attaches a fresh UsernameToken to the next request (tokens are single use). */
+static void auth(struct soap *soap)
+{
+    const char *user = getenv("ONVIF_USER"), *password = getenv("ONVIF_PASSWORD");
+    if (!user || !password)
+        return;
+    soap_wsse_delete_Security(soap);
+    soap_wsse_add_UsernameTokenDigest(soap, NULL, user, password);
+}
+
 static const char *b(enum xsd__boolean *v) { return v ? (*v ? "true" : "false") : "absent"; }
 
 static int device_info(struct soap *soap, const char *url)
 {
     struct _tds__GetSystemDateAndTime r0;
     struct _tds__GetSystemDateAndTimeResponse a0;
-    if (soap_call___tds__GetSystemDateAndTime(soap, url, NULL, &r0, &a0))
+    if ((auth(soap), soap_call___tds__GetSystemDateAndTime)(soap, url, NULL, &r0, &a0))
         return 1;
     struct tt__DateTime *u = a0.SystemDateAndTime->UTCDateTime;
     printf("time.utc=%04d-%02d-%02dT%02d:%02d:%02dZ\ntime.tz=%s\n", u->Date->Year, u->Date->Month, u->Date->Day,
@@ -79,14 +92,14 @@ static int device_info(struct soap *soap, const char *url)
 
     struct _tds__GetDeviceInformation r1;
     struct _tds__GetDeviceInformationResponse a1;
-    if (soap_call___tds__GetDeviceInformation(soap, url, NULL, &r1, &a1))
+    if ((auth(soap), soap_call___tds__GetDeviceInformation)(soap, url, NULL, &r1, &a1))
         return 1;
     printf("info.manufacturer=%s\ninfo.model=%s\ninfo.firmware=%s\ninfo.serial=%s\ninfo.hardware=%s\n", a1.Manufacturer,
            a1.Model, a1.FirmwareVersion, a1.SerialNumber, a1.HardwareId);
 
     struct _tds__GetServices r2 = { .IncludeCapability = xsd__boolean__true_ };
     struct _tds__GetServicesResponse a2;
-    if (soap_call___tds__GetServices(soap, url, NULL, &r2, &a2))
+    if ((auth(soap), soap_call___tds__GetServices)(soap, url, NULL, &r2, &a2))
         return 1;
     for (int i = 0; i < a2.__sizeService; i++)
         printf("service.%s=%s %d.%d caps=%s\n", a2.Service[i].Namespace, a2.Service[i].XAddr,
@@ -95,7 +108,7 @@ static int device_info(struct soap *soap, const char *url)
 
     struct _tds__GetServiceCapabilities r3;
     struct _tds__GetServiceCapabilitiesResponse a3;
-    if (soap_call___tds__GetServiceCapabilities(soap, url, NULL, &r3, &a3))
+    if ((auth(soap), soap_call___tds__GetServiceCapabilities)(soap, url, NULL, &r3, &a3))
         return 1;
     printf("caps.discovery_resolve=%s\ncaps.discovery_bye=%s\ncaps.user_config_not_supported=%s\n",
            b(a3.Capabilities->System->DiscoveryResolve), b(a3.Capabilities->System->DiscoveryBye),
@@ -103,26 +116,26 @@ static int device_info(struct soap *soap, const char *url)
 
     struct _tds__GetCapabilities r4;
     struct _tds__GetCapabilitiesResponse a4;
-    if (soap_call___tds__GetCapabilities(soap, url, NULL, &r4, &a4))
+    if ((auth(soap), soap_call___tds__GetCapabilities)(soap, url, NULL, &r4, &a4))
         return 1;
     printf("capabilities.device.xaddr=%s\ncapabilities.media=%s\n", a4.Capabilities->Device->XAddr,
            a4.Capabilities->Media ? "present" : "absent");
 
     struct _tds__GetEndpointReference r5;
     struct _tds__GetEndpointReferenceResponse a5;
-    if (soap_call___tds__GetEndpointReference(soap, url, NULL, &r5, &a5))
+    if ((auth(soap), soap_call___tds__GetEndpointReference)(soap, url, NULL, &r5, &a5))
         return 1;
     printf("endpoint=%s\n", a5.GUID);
 
     struct _tds__GetHostname r6;
     struct _tds__GetHostnameResponse a6;
-    if (soap_call___tds__GetHostname(soap, url, NULL, &r6, &a6))
+    if ((auth(soap), soap_call___tds__GetHostname)(soap, url, NULL, &r6, &a6))
         return 1;
     printf("hostname=%s\n", a6.HostnameInformation->Name ? a6.HostnameInformation->Name : "");
 
     struct _tds__GetNetworkInterfaces r7;
     struct _tds__GetNetworkInterfacesResponse a7;
-    if (soap_call___tds__GetNetworkInterfaces(soap, url, NULL, &r7, &a7))
+    if ((auth(soap), soap_call___tds__GetNetworkInterfaces)(soap, url, NULL, &r7, &a7))
         return 1;
     for (int i = 0; i < a7.__sizeNetworkInterfaces; i++)
         printf("netif=%s %s\n", a7.NetworkInterfaces[i].token,
@@ -130,7 +143,7 @@ static int device_info(struct soap *soap, const char *url)
 
     struct _tds__GetWsdlUrl r8;
     struct _tds__GetWsdlUrlResponse a8;
-    if (soap_call___tds__GetWsdlUrl(soap, url, NULL, &r8, &a8))
+    if ((auth(soap), soap_call___tds__GetWsdlUrl)(soap, url, NULL, &r8, &a8))
         return 1;
     printf("wsdlurl=%s\n", a8.WsdlUrl);
     return 0;
@@ -140,7 +153,7 @@ static int scopes(struct soap *soap, const char *url)
 {
     struct _tds__GetScopes r;
     struct _tds__GetScopesResponse a;
-    if (soap_call___tds__GetScopes(soap, url, NULL, &r, &a))
+    if ((auth(soap), soap_call___tds__GetScopes)(soap, url, NULL, &r, &a))
         return 1;
     for (int i = 0; i < a.__sizeScopes; i++)
         printf("scope=%s %s\n", a.Scopes[i].ScopeDef == tt__ScopeDefinition__Fixed ? "fixed" : "configurable",
@@ -155,7 +168,10 @@ int main(int argc, char **argv)
                         "       onvif_client resolve soap.udp://HOST:PORT EPR\n"
                         "       onvif_client device|scopes|discovery-mode|reboot|unsupported URL\n"
                         "       onvif_client set-scopes|add-scopes|remove-scopes URL SCOPE...\n"
-                        "       onvif_client set-discovery-mode URL Discoverable|NonDiscoverable\n");
+                        "       onvif_client set-discovery-mode URL Discoverable|NonDiscoverable\n"
+                        "       onvif_client users URL | delete-user URL NAME... \n"
+                        "       onvif_client create-user|set-user URL NAME PASSWORD LEVEL(0..3)\n"
+                        "(ONVIF_USER / ONVIF_PASSWORD: send a WS-UsernameToken digest)\n");
         return 2;
     }
     const char *cmd = argv[1], *url = argv[2];
@@ -196,36 +212,58 @@ int main(int argc, char **argv)
         if (!strcmp(cmd, "set-scopes")) {
             struct _tds__SetScopes r = { n, items };
             struct _tds__SetScopesResponse a;
-            rc = soap_call___tds__SetScopes(soap, url, NULL, &r, &a) ? 1 : 0;
+            rc = (auth(soap), soap_call___tds__SetScopes)(soap, url, NULL, &r, &a) ? 1 : 0;
         } else if (!strcmp(cmd, "add-scopes")) {
             struct _tds__AddScopes r = { n, items };
             struct _tds__AddScopesResponse a;
-            rc = soap_call___tds__AddScopes(soap, url, NULL, &r, &a) ? 1 : 0;
+            rc = (auth(soap), soap_call___tds__AddScopes)(soap, url, NULL, &r, &a) ? 1 : 0;
         } else {
             struct _tds__RemoveScopes r = { n, items };
             struct _tds__RemoveScopesResponse a;
-            rc = soap_call___tds__RemoveScopes(soap, url, NULL, &r, &a) ? 1 : 0;
+            rc = (auth(soap), soap_call___tds__RemoveScopes)(soap, url, NULL, &r, &a) ? 1 : 0;
         }
     } else if (!strcmp(cmd, "discovery-mode")) {
         struct _tds__GetDiscoveryMode r;
         struct _tds__GetDiscoveryModeResponse a;
-        rc = soap_call___tds__GetDiscoveryMode(soap, url, NULL, &r, &a) ? 1 : 0;
+        rc = (auth(soap), soap_call___tds__GetDiscoveryMode)(soap, url, NULL, &r, &a) ? 1 : 0;
         if (!rc)
             printf("discovery-mode=%s\n", a.DiscoveryMode == tt__DiscoveryMode__Discoverable ? "Discoverable" : "NonDiscoverable");
     } else if (!strcmp(cmd, "set-discovery-mode") && argc > 3) {
         struct _tds__SetDiscoveryMode r = { !strcmp(argv[3], "Discoverable") ? tt__DiscoveryMode__Discoverable : tt__DiscoveryMode__NonDiscoverable };
         struct _tds__SetDiscoveryModeResponse a;
-        rc = soap_call___tds__SetDiscoveryMode(soap, url, NULL, &r, &a) ? 1 : 0;
+        rc = (auth(soap), soap_call___tds__SetDiscoveryMode)(soap, url, NULL, &r, &a) ? 1 : 0;
     } else if (!strcmp(cmd, "reboot")) {
         struct _tds__SystemReboot r;
         struct _tds__SystemRebootResponse a;
-        rc = soap_call___tds__SystemReboot(soap, url, NULL, &r, &a) ? 1 : 0;
+        rc = (auth(soap), soap_call___tds__SystemReboot)(soap, url, NULL, &r, &a) ? 1 : 0;
         if (!rc)
             printf("message=%s\n", a.Message);
+    } else if (!strcmp(cmd, "users")) {
+        struct _tds__GetUsers r;
+        struct _tds__GetUsersResponse a;
+        rc = (auth(soap), soap_call___tds__GetUsers)(soap, url, NULL, &r, &a) ? 1 : 0;
+        for (int i = 0; !rc && i < a.__sizeUser; i++)
+            printf("user=%s %d\n", a.User[i].Username, (int)a.User[i].UserLevel);
+    } else if ((!strcmp(cmd, "create-user") || !strcmp(cmd, "set-user")) && argc > 5) {
+        /* create-user|set-user URL NAME PASSWORD LEVEL(0 admin, 1 operator, 2 user, 3 anonymous) */
+        struct tt__User u = { .Username = argv[3], .Password = argv[4], .UserLevel = (enum tt__UserLevel)atoi(argv[5]) };
+        if (!strcmp(cmd, "create-user")) {
+            struct _tds__CreateUsers r = { 1, &u };
+            struct _tds__CreateUsersResponse a;
+            rc = (auth(soap), soap_call___tds__CreateUsers)(soap, url, NULL, &r, &a) ? 1 : 0;
+        } else {
+            struct _tds__SetUser r = { 1, &u };
+            struct _tds__SetUserResponse a;
+            rc = (auth(soap), soap_call___tds__SetUser)(soap, url, NULL, &r, &a) ? 1 : 0;
+        }
+    } else if (!strcmp(cmd, "delete-user") && argc > 3) {
+        struct _tds__DeleteUsers r = { argc - 3, argv + 3 };
+        struct _tds__DeleteUsersResponse a;
+        rc = (auth(soap), soap_call___tds__DeleteUsers)(soap, url, NULL, &r, &a) ? 1 : 0;
     } else if (!strcmp(cmd, "unsupported")) {
-        struct _tds__CreateUsers r;
-        struct _tds__CreateUsersResponse a;
-        rc = soap_call___tds__CreateUsers(soap, url, NULL, &r, &a) ? 1 : 0;
+        struct _tds__GetSystemLog r = { .LogType = tt__SystemLogType__System };
+        struct _tds__GetSystemLogResponse a;
+        rc = (auth(soap), soap_call___tds__GetSystemLog)(soap, url, NULL, &r, &a) ? 1 : 0;
     } else {
         fprintf(stderr, "onvif_client: unknown command %s\n", cmd);
         return 2;
