@@ -416,8 +416,10 @@ static int create_admin(const struct opennvt_config *cfg, const char *name)
     } else {
         struct users_entry e = { .name = name, .password = password, .level = USER_LEVEL_ADMINISTRATOR };
         rc = users_create(users, &e, 1, NULL);
+        const char *why = rc == USERS_E_PASSWORD_WEAK ? users_password_weakness(users, name, password) : NULL;
         if (rc != USERS_OK)
-            fprintf(stderr, "opennvtd: cannot create '%s': %s\n", name, users_strerror(rc));
+            fprintf(stderr, "opennvtd: cannot create '%s': %s%s%s%s\n", name, users_strerror(rc), why ? " (" : "",
+                    why ? why : "", why ? ")" : "");
         else
             printf("opennvtd: Administrator '%s' created\n", name);
     }

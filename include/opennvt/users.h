@@ -106,6 +106,10 @@ int users_password(struct users *u, const char *name, char *out, size_t outlen, 
  * changing anything (what users_create/users_set apply). */
 int users_check_password(struct users *u, const char *name, const char *password);
 
+/* Which rule of the current policy a password breaks, as a short text for
+ * the client ("too few digits"), or NULL when none (or the form is wrong). */
+const char *users_password_weakness(struct users *u, const char *name, const char *password);
+
 int users_get_complexity(struct users *u, struct users_complexity *out);
 int users_set_complexity(struct users *u, const struct users_complexity *in);
 int users_get_history(struct users *u, struct users_history *out);

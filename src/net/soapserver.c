@@ -12,6 +12,8 @@
 #include "opennvt/xmlguard.h"
 #include "soapH.h"
 
+#include <openssl/crypto.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -747,6 +749,10 @@ static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
     if (soap->error == SOAP_EOF || soap->error == SOAP_TCP_ERROR)
         io.close_requested = 1;
     c->close_after = io.close_requested || last;
+    /* Requests carry credentials (Authorization, UsernameToken, CreateUsers
+     * passwords): wipe the consumed bytes and gSOAP's copy of them. */
+    OPENSSL_cleanse(c->buf, c->frame.total_len);
+    OPENSSL_cleanse(soap->buf, soap->buflen < sizeof soap->buf ? soap->buflen : sizeof soap->buf);
     soap->data[0] = NULL;
     soap->user = NULL;
     soap->socket = SOAP_INVALID_SOCKET;

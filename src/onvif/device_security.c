@@ -9,6 +9,7 @@
 #include "opennvt/users.h"
 #include "soapH.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,10 +54,13 @@ static struct tt__IntRange *range_of(struct soap *soap, int lo, int hi)
 
 /* ---- users ----------------------------------------------------------------- */
 
-static int users_fault(struct soap *soap, int err, const char *name)
+static int users_fault_why(struct soap *soap, int err, const char *name, const char *why)
 {
-    char reason[160];
-    snprintf(reason, sizeof reason, "%s%s%s", users_strerror(err), name ? ": " : "", name ? name : "");
+    char reason[200];
+    snprintf(reason, sizeof reason, "%s%s%s%s%s", users_strerror(err), name ? ": " : "", name ? name : "",
+             why ? " (" : "", why ? why : "");
+    if (why)
+        snprintf(reason + strlen(reason), sizeof reason - strlen(reason), ")");
     switch (err) {
     case USERS_E_EXISTS: return onvif_sender_fault(soap, "ter:OperationProhibited", "ter:UsernameClash", reason);
     case USERS_E_TOO_MANY: return onvif_receiver_fault(soap, "ter:Action", "ter:TooManyUsers", reason);
@@ -77,6 +81,29 @@ static int users_fault(struct soap *soap, int err, const char *name)
     case USERS_E_INVALID: return onvif_sender_fault(soap, "ter:InvalidArgVal", NULL, reason);
     }
     return onvif_receiver_fault(soap, "ter:Action", NULL, reason);
+}
+
+static int users_fault(struct soap *soap, int err, const char *name)
+{
+    return users_fault_why(soap, err, name, NULL);
+}
+
+/* The fault for entry `bad` of a rejected request, saying which rule a weak
+ * password breaks. */
+static int entry_fault(struct soap *soap, struct users *u, int err, const struct users_entry *e, size_t n, size_t bad)
+{
+    if (bad >= n)
+        return users_fault(soap, err, NULL);
+    const char *why = err == USERS_E_PASSWORD_WEAK ? users_password_weakness(u, e[bad].name, e[bad].password) : NULL;
+    return users_fault_why(soap, err, e[bad].name, why);
+}
+
+/* Passwords of a request, parsed into gSOAP's memory: wiped once used. */
+static void wipe_passwords(struct users_entry *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (e[i].password)
+            OPENSSL_cleanse((char *)e[i].password, strlen(e[i].password));
 }
 
 /* tt:UserLevel to ours; Extended (user roles) is not offered. */
@@ -164,8 +191,10 @@ int __tds__CreateUsers(struct soap *soap, struct _tds__CreateUsers *req, struct 
     }
     size_t bad = 0;
     rc = users_create(r->dev->users, e, (size_t)req->__sizeUser, &bad);
+    int fault = rc != USERS_OK ? entry_fault(soap, r->dev->users, rc, e, (size_t)req->__sizeUser, bad) : SOAP_OK;
+    wipe_passwords(e, (size_t)req->__sizeUser);
     if (rc != USERS_OK)
-        return users_fault(soap, rc, bad < (size_t)req->__sizeUser ? e[bad].name : NULL);
+        return fault;
     for (int i = 0; i < req->__sizeUser; i++)
         log_notice("auth", "%s: user '%s' (%s) created%s", r->peer, e[i].name, users_level_name(e[i].level),
                    first_admin ? " while the device had no Administrator" : "");
@@ -205,8 +234,10 @@ int __tds__SetUser(struct soap *soap, struct _tds__SetUser *req, struct _tds__Se
                                       "An empty password is not accepted");
     size_t bad = 0;
     rc = users_set(r->dev->users, e, (size_t)req->__sizeUser, &bad);
+    int fault = rc != USERS_OK ? entry_fault(soap, r->dev->users, rc, e, (size_t)req->__sizeUser, bad) : SOAP_OK;
+    wipe_passwords(e, (size_t)req->__sizeUser);
     if (rc != USERS_OK)
-        return users_fault(soap, rc, bad < (size_t)req->__sizeUser ? e[bad].name : NULL);
+        return fault;
     for (int i = 0; i < req->__sizeUser; i++)
         log_notice("auth", "%s: user '%s' changed by '%s'", r->peer, e[i].name, r->principal.user);
     return SOAP_OK;

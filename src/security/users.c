@@ -190,11 +190,9 @@ static int is_common_password(const char *password)
     return 0;
 }
 
-static int check_password_policy(const struct users_complexity *c, const char *name, const char *password)
+/* The first policy rule the password breaks, as text, or NULL. */
+static const char *policy_weakness(const struct users_complexity *c, const char *name, const char *password)
 {
-    int rc = check_password_form(password);
-    if (rc != USERS_OK)
-        return rc;
     int upper = 0, lower = 0, digits = 0, special = 0;
     size_t len = strlen(password);
     for (size_t i = 0; i < len; i++) {
@@ -208,14 +206,27 @@ static int check_password_policy(const struct users_complexity *c, const char *n
         else
             special++;
     }
-    if ((int)len < c->min_len || upper < c->uppercase || lower < c->uppercase || digits < c->number ||
-        special < c->special_chars)
-        return USERS_E_PASSWORD_WEAK;
+    if ((int)len < c->min_len)
+        return "shorter than the minimum length";
+    if (upper < c->uppercase || lower < c->uppercase)
+        return "too few upper or lower case letters";
+    if (digits < c->number)
+        return "too few digits";
+    if (special < c->special_chars)
+        return "too few special characters";
     if (c->block_username_occurrence && name && name[0] && ascii_casestr(password, name))
-        return USERS_E_PASSWORD_WEAK;
+        return "contains the username";
     if (is_common_password(password))
-        return USERS_E_PASSWORD_WEAK;
-    return USERS_OK;
+        return "one of the most common passwords";
+    return NULL;
+}
+
+static int check_password_policy(const struct users_complexity *c, const char *name, const char *password)
+{
+    int rc = check_password_form(password);
+    if (rc != USERS_OK)
+        return rc;
+    return policy_weakness(c, name, password) ? USERS_E_PASSWORD_WEAK : USERS_OK;
 }
 
 static int check_complexity_values(const struct users_complexity *c)
@@ -903,6 +914,16 @@ int users_check_password(struct users *u, const char *name, const char *password
         rc = check_reuse(u, &u->state, rec, password);
     pthread_mutex_unlock(&u->lock);
     return rc;
+}
+
+const char *users_password_weakness(struct users *u, const char *name, const char *password)
+{
+    if (!u || !password || check_password_form(password) != USERS_OK)
+        return NULL;
+    pthread_mutex_lock(&u->lock);
+    const char *why = policy_weakness(&u->state.complexity, name, password);
+    pthread_mutex_unlock(&u->lock);
+    return why;
 }
 
 /* --- policy -------------------------------------------------------------- */
