@@ -10,7 +10,8 @@
 #   BENCH_DURATION=10              seconds per row (soap_rps.sh caps at 300)
 #   BENCH_CONNS="1 8 32 256"       concurrent connections
 #   BENCH_MODES="ka close"         keep-alive and Connection: close
-#   BENCH_OPS="GetSystemDateAndTime GetDeviceInformation"
+#   BENCH_OPS="GetSystemDateAndTime"   (GetDeviceInformation needs credentials
+#                                  on opennvtd: bench/auth.sh measures it)
 #   BENCH_WORKERS=8                SOAP worker threads, both servers
 #   BENCH_BUILD_DIR=/tmp/opennvt-bench-build   Release build of the project
 #   BENCH_OUT=bench/results/<timestamp>        raw tables, logs, summary
@@ -32,7 +33,7 @@ RPS=../shared/bench/soap_rps.sh      # the measuring instrument, relative to the
 DUR=${BENCH_DURATION:-10}
 CONNS=${BENCH_CONNS:-"1 8 32 256"}
 MODES=${BENCH_MODES:-"ka close"}
-OPS=${BENCH_OPS:-"GetSystemDateAndTime GetDeviceInformation"}
+OPS=${BENCH_OPS:-"GetSystemDateAndTime"}
 WORKERS=${BENCH_WORKERS:-8}
 BUILD=${BENCH_BUILD_DIR:-/tmp/opennvt-bench-build}
 SCPU=${BENCH_SERVER_CPU:-1}
