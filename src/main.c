@@ -1,7 +1,7 @@
 /* opennvtd: options, configuration, state directory, and the lifecycle of the
  * services (start, restart on SystemReboot or SIGHUP, clean stop on SIGTERM). */
 #include "opennvt/atomicfile.h"
-#include "opennvt/authfail_store.h"
+#include "opennvt/authn_store.h"
 #include "opennvt/authn.h"
 #include "opennvt/config.h"
 #include "opennvt/deviceid.h"
@@ -247,13 +247,14 @@ static int open_security(struct services *s)
         log_crit("system", "cannot start the authenticator");
         return -1;
     }
-    struct authn_failure_policy policy;
-    authn_get_failure_policy(s->authn, &policy);
-    rc = authfail_store_load(cfg->state_dir, &policy);
-    if (rc == 0 && authn_set_failure_policy(s->authn, &policy) != 0)
+    struct authn_stored stored = { .digest_algorithms = AUTHN_ALG_ALL };
+    authn_get_failure_policy(s->authn, &stored.failure);
+    rc = authn_store_load(cfg->state_dir, &stored);
+    if (rc == 0 && (authn_set_failure_policy(s->authn, &stored.failure) != 0 ||
+                    authn_set_digest_algorithms(s->authn, stored.digest_algorithms) != 0))
         rc = -EINVAL;
     if (rc != 0 && rc != -ENOENT) {
-        log_crit("system", "%s/authfail.xml is unreadable or out of range", cfg->state_dir);
+        log_crit("system", "%s/authn.xml is unreadable or out of range", cfg->state_dir);
         return -1;
     }
     if (!users_have_admin(s->users))

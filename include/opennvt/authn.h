@@ -74,6 +74,16 @@ int authn_username_token(struct authn *a, const char *username, const char *pass
                          const char *nonce_b64, const char *created, const char *peer, int tls,
                          struct authn_principal *out);
 
+/* HTTP/RTSP Digest algorithms offered in challenges and accepted (ONVIF
+ * SetHashingAlgorithm); the -sess variants follow their base algorithm. */
+#define AUTHN_ALG_MD5 1u
+#define AUTHN_ALG_SHA256 2u
+#define AUTHN_ALG_ALL (AUTHN_ALG_MD5 | AUTHN_ALG_SHA256)
+
+unsigned authn_get_digest_algorithms(struct authn *a);
+/* Returns 0, or -1 when algs is empty or has unknown bits (nothing changed). */
+int authn_set_digest_algorithms(struct authn *a, unsigned algs);
+
 void authn_get_failure_policy(struct authn *a, struct authn_failure_policy *out);
 /* Returns 0, or -1 when a value is out of range (nothing changed). */
 int authn_set_failure_policy(struct authn *a, const struct authn_failure_policy *in);

@@ -1,7 +1,7 @@
 /* Device service, security part (tds): users, password policy, failed-login
  * monitoring and the IP address filter. Thin handlers: the rules live in
  * users, authn and ipfilter; this file maps wire types and errors. */
-#include "opennvt/authfail_store.h"
+#include "opennvt/authn_store.h"
 #include "opennvt/authn.h"
 #include "opennvt/ipfilter.h"
 #include "opennvt/log.h"
@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define AUTHFAIL_PERIOD_MIN 1
 #define AUTHFAIL_PERIOD_MAX 3600
@@ -367,11 +368,60 @@ int __tds__SetAuthFailureWarningConfiguration(struct soap *soap, struct _tds__Se
         p.max_failures < AUTHFAIL_COUNT_MIN || p.max_failures > AUTHFAIL_COUNT_MAX)
         return onvif_sender_fault(soap, "ter:InvalidArgVal", NULL, "MonitorPeriod or MaxAuthFailures out of range");
     /* Persist first: a change that cannot be saved is not applied. */
-    if (authfail_store_save(r->dev->cfg->state_dir, &p) != 0)
+    struct authn_stored stored = { .failure = p, .digest_algorithms = authn_get_digest_algorithms(r->dev->authn) };
+    if (authn_store_save(r->dev->cfg->state_dir, &stored) != 0)
         return onvif_receiver_fault(soap, "ter:Action", NULL, "Could not save the configuration");
     if (authn_set_failure_policy(r->dev->authn, &p) != 0)
         return onvif_sender_fault(soap, "ter:InvalidArgVal", NULL, "MonitorPeriod or MaxAuthFailures out of range");
     log_notice("auth", "%s: authentication failure monitoring changed by '%s'", r->peer, r->principal.user);
+    return SOAP_OK;
+}
+
+/* ---- Digest algorithms ----------------------------------------------------------- */
+
+/* "MD5 SHA-256" (tt:StringList; commas tolerated) to AUTHN_ALG_* bits;
+ * 0 for an empty list or an unknown name. */
+static unsigned algorithms_of(const char *list)
+{
+    unsigned algs = 0;
+    char token[32];
+    const char *p = list ? list : "";
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n')
+            p++;
+        size_t n = strcspn(p, " ,\t\n");
+        if (n == 0)
+            break;
+        if (n >= sizeof token)
+            return 0;
+        memcpy(token, p, n);
+        token[n] = '\0';
+        if (!strcasecmp(token, "MD5"))
+            algs |= AUTHN_ALG_MD5;
+        else if (!strcasecmp(token, "SHA-256"))
+            algs |= AUTHN_ALG_SHA256;
+        else
+            return 0;
+        p += n;
+    }
+    return algs;
+}
+
+int __tds__SetHashingAlgorithm(struct soap *soap, struct _tds__SetHashingAlgorithm *req,
+                               struct _tds__SetHashingAlgorithmResponse *resp)
+{
+    (void)resp;
+    struct onvif_request *r = onvif_request_of(soap);
+    unsigned algs = algorithms_of(req->Algorithm);
+    if (!algs)
+        return onvif_sender_fault(soap, "ter:InvalidArgVal", NULL,
+                                  "Supported hashing algorithms are MD5 and SHA-256");
+    struct authn_stored stored = { .digest_algorithms = algs };
+    authn_get_failure_policy(r->dev->authn, &stored.failure);
+    if (authn_store_save(r->dev->cfg->state_dir, &stored) != 0)
+        return onvif_receiver_fault(soap, "ter:Action", NULL, "Could not save the configuration");
+    authn_set_digest_algorithms(r->dev->authn, algs);
+    log_notice("auth", "%s: Digest algorithms set to '%s' by '%s'", r->peer, req->Algorithm, r->principal.user);
     return SOAP_OK;
 }
 

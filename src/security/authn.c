@@ -1,13 +1,15 @@
 /* Authentication of one request: HTTP Digest (RFC 7616, SHA-256/MD5, qop=auth,
- * self-validating HMAC'd server nonces, nonce-count replay table), HTTP Basic
- * (TLS only), WS-UsernameToken (Created window, replay cache) and the
- * per-(peer, user) failure monitor that logs and blocks password guessing. */
+ * self-validating HMAC'd server nonces, a nonce-count anti-replay window per
+ * nonce), HTTP Basic (TLS only), WS-UsernameToken (Created window, replay
+ * cache) and the per-(peer, user) failure monitor that logs and blocks
+ * password guessing. Every table is a fixed-size hash: O(1) under the lock. */
 #include "opennvt/authn.h"
 #include "opennvt/log.h"
 #include "opennvt/users.h"
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,16 +40,32 @@
 #define NONCE_KEY_LEN 32
 #define OPAQUE_RAW_LEN 16
 
+/* Every table below is a fixed array of slots with a chained hash index
+ * (head per bucket, next per slot, NIL ends a chain): O(1) expected lookup
+ * under the lock, no allocation per request. */
+#define NIL (-1)
+
+/* Digest nonce counts: one slot per nonce in use, reused in insertion order
+ * (a ring). NC_WINDOW counts below the highest are remembered so that
+ * requests sharing a nonce may arrive out of order. */
 #define NC_TABLE_SIZE 4096
-#define TOKEN_CACHE_SIZE 8192
+#define NC_BUCKETS (2 * NC_TABLE_SIZE)       /* power of two */
+#define NC_WINDOW 64                         /* bits of nc_entry.below */
+
+/* UsernameToken replay cache; evicts the oldest Created first. */
+#define TOKEN_CACHE_SIZE 65536
+#define TOKEN_BUCKETS (2 * TOKEN_CACHE_SIZE) /* power of two */
+#define TOKEN_EXPIRE_BATCH 8                 /* expired entries dropped per insertion, at most */
 #define TOKEN_NONCE_MAX 64             /* decoded UsernameToken Nonce, bytes */
 #define TOKEN_CREATED_MAX 64
 #define TOKEN_PASSWORD_MAX 256         /* as received (text or base64 digest) */
 #define TOKEN_USERNAME_MAX 256
 
 #define FAIL_TABLE_SIZE 1024
+#define FAIL_BUCKETS (2 * FAIL_TABLE_SIZE)   /* power of two */
 #define FAIL_PER_PEER_MAX 32
-#define KEY_HASH_LEN 16                /* truncated SHA-256 of peer / user names */
+#define KEY_HASH_LEN 16                /* truncated salted SHA-256 of peer / user names, token keys */
+#define HASH_SALT_LEN 16               /* per instance: bucket positions are not predictable */
 
 #define DEFAULT_MONITOR_PERIOD 60
 #define DEFAULT_MAX_FAILURES 5
@@ -55,27 +73,33 @@
 /* Verifying an unknown user still costs one digest, with this password. */
 #define DUMMY_PASSWORD "opennvt-no-such-user-placeholder"
 
+_Static_assert(NC_WINDOW == 64, "nc_entry.below is a uint64_t");
+_Static_assert((NC_BUCKETS & (NC_BUCKETS - 1)) == 0, "NC_BUCKETS: power of two");
+_Static_assert((TOKEN_BUCKETS & (TOKEN_BUCKETS - 1)) == 0, "TOKEN_BUCKETS: power of two");
+_Static_assert((FAIL_BUCKETS & (FAIL_BUCKETS - 1)) == 0, "FAIL_BUCKETS: power of two");
+
+/* Counts seen for one nonce: the highest accepted (top) and, in bit k of
+ * below, whether top - 1 - k was accepted. serial 0: free slot (serials
+ * start at 1). */
 struct nc_entry {
-    int used;
     uint64_t serial;
-    int64_t issued;
-    uint32_t nc;                       /* highest nonce-count accepted */
+    uint64_t below;
+    uint32_t top;
 };
 
 struct token_entry {
-    int used;
-    unsigned char key[KEY_HASH_LEN];   /* SHA-256(nonce | created) */
-    int64_t created;
-    int64_t seen;
+    unsigned char key[KEY_HASH_LEN];   /* SHA-256(salt | nonce | "|" | created) */
+    int64_t created_ms;                /* ms since the epoch */
+    int64_t seen;                      /* s, device clock */
 };
 
 struct fail_entry {
-    int used;
     unsigned char peer[KEY_HASH_LEN];
     unsigned char user[KEY_HASH_LEN];
+    int used;
     int count;
-    int64_t window_start;
     int blocked;
+    int64_t window_start;
     int64_t block_start;
     uint64_t seq;                      /* last activity, for eviction */
 };
@@ -87,19 +111,42 @@ struct authn {
     int nonce_lifetime_s;
     int created_window_s;
     int allow_basic;
+    _Atomic unsigned digest_algorithms;   /* AUTHN_ALG_* offered and accepted */
     time_t (*now)(void);
     unsigned char nonce_key[NONCE_KEY_LEN];
+    unsigned char hash_salt[HASH_SALT_LEN];
     char opaque[2 * OPAQUE_RAW_LEN + 1];
     struct authn_failure_policy policy;
     uint64_t seq;
     uint64_t nonce_serial;             /* last issued */
+
     /* Nonces with a serial at or below this that are not in the table may
      * have been evicted: they are answered stale rather than trusted. */
     uint64_t nc_floor;
-    /* Same for UsernameTokens created at or before this time: refused. */
-    int64_t token_floor;
+    int32_t nc_ring;                   /* next slot to (re)use: the oldest insertion */
+    int32_t nc_head[NC_BUCKETS];
+    int32_t nc_next[NC_TABLE_SIZE];
     struct nc_entry nc[NC_TABLE_SIZE];
+
+    /* UsernameTokens created at or before this millisecond that are not in
+     * the cache may have been evicted: refused. */
+    int64_t token_floor_ms;
+    /* token_heap[0 .. token_count - 1]: the slots in use as a binary min-heap
+     * on created_ms; token_heap[token_count ..]: the free slots. */
+    uint32_t token_count;
+    uint32_t token_heap[TOKEN_CACHE_SIZE];
+    int32_t token_head[TOKEN_BUCKETS];
+    int32_t token_next[TOKEN_CACHE_SIZE];
     struct token_entry tokens[TOKEN_CACHE_SIZE];
+
+    /* Failure monitor: indexed by (peer, user) and by peer (for the per-peer
+     * cap); fail_free[0 .. fail_nfree - 1] are the unused slots. */
+    int32_t fail_head[FAIL_BUCKETS];
+    int32_t fail_next[FAIL_TABLE_SIZE];
+    int32_t fail_peer_head[FAIL_BUCKETS];
+    int32_t fail_peer_next[FAIL_TABLE_SIZE];
+    int32_t fail_free[FAIL_TABLE_SIZE];
+    int32_t fail_nfree;
     struct fail_entry fails[FAIL_TABLE_SIZE];
 };
 
@@ -240,19 +287,33 @@ static int ieq(const char *a, const char *b)
 
 /* ---- hashing ----------------------------------------------------------- */
 
-static void key_hash(const char *s, unsigned char out[KEY_HASH_LEN])
+/* Truncated SHA-256(salt | s): a table key. The per-instance salt keeps
+ * chosen names (user names come from unauthenticated clients) from being
+ * aimed at one hash bucket. */
+static void key_hash(const struct authn *a, const void *s, size_t n, unsigned char out[KEY_HASH_LEN])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     memset(out, 0, KEY_HASH_LEN);
-    if (EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen >= KEY_HASH_LEN)
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+        EVP_DigestUpdate(ctx, a->hash_salt, sizeof a->hash_salt) == 1 && EVP_DigestUpdate(ctx, s, n) == 1 &&
+        EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen >= KEY_HASH_LEN)
         memcpy(out, md, KEY_HASH_LEN);
+    EVP_MD_CTX_free(ctx);
 }
 
-static void pair_key_of(struct pair_key *k, const char *peer, const char *user)
+static void pair_key_of(const struct authn *a, struct pair_key *k, const char *peer, const char *user)
 {
-    key_hash(peer, k->peer);
-    key_hash(user, k->user);
+    key_hash(a, peer, strlen(peer), k->peer);
+    key_hash(a, user, strlen(user), k->user);
+}
+
+/* The first four bytes of a key hash, as a bucket number. */
+static uint32_t key_bucket(const unsigned char key[KEY_HASH_LEN], uint32_t nbuckets)
+{
+    uint32_t v = (uint32_t)key[0] | (uint32_t)key[1] << 8 | (uint32_t)key[2] << 16 | (uint32_t)key[3] << 24;
+    return v & (nbuckets - 1);
 }
 
 /* Lowercase hex of H(parts[0] ":" parts[1] ":" ...). hex needs
@@ -347,82 +408,189 @@ static int nonce_check(const struct authn *a, const char *nonce, uint64_t *seria
 
 /* ---- tables (callers hold the lock) ------------------------------------ */
 
-/* Nonce-count check for an accepted digest. Returns AUTHN_OK (and records
- * nc), AUTHN_E_REPLAY, or AUTHN_E_STALE when the nonce may have been evicted. */
-static int nc_check_locked(struct authn *a, uint64_t serial, int64_t issued, uint32_t nc, int64_t now)
+static void chain_push(int32_t *head, int32_t *next, uint32_t bucket, int32_t slot)
 {
-    struct nc_entry *free_slot = NULL, *oldest = NULL;
-    for (size_t i = 0; i < NC_TABLE_SIZE; i++) {
-        struct nc_entry *e = &a->nc[i];
-        if (e->used && now - e->issued > a->nonce_lifetime_s)
-            e->used = 0;   /* that nonce is stale now anyway */
-        if (!e->used) {
-            if (!free_slot)
-                free_slot = e;
-            continue;
+    next[slot] = head[bucket];
+    head[bucket] = slot;
+}
+
+static void chain_unlink(int32_t *head, int32_t *next, uint32_t bucket, int32_t slot)
+{
+    for (int32_t *p = &head[bucket]; *p != NIL; p = &next[*p]) {
+        if (*p == slot) {
+            *p = next[slot];
+            next[slot] = NIL;
+            return;
         }
-        if (e->serial == serial) {
-            if (nc <= e->nc)
-                return AUTHN_E_REPLAY;
-            e->nc = nc;
-            return AUTHN_OK;
-        }
-        if (!oldest || e->serial < oldest->serial)
-            oldest = e;
     }
+}
+
+/* Serials are consecutive and come only from MAC'd nonces: a multiplicative
+ * hash spreads them evenly and cannot be steered by a client. */
+static uint32_t nc_bucket(uint64_t serial)
+{
+    return (uint32_t)((serial * UINT64_C(0x9E3779B97F4A7C15)) >> 40) & (NC_BUCKETS - 1);
+}
+
+/* Anti-replay window (as in IPsec, RFC 4303 section 3.4.3): a count above
+ * the highest moves the window up; one below it is accepted once while it
+ * is within NC_WINDOW of the highest. Returns 1 (recorded) or 0 (replay). */
+static int nc_window_accept(struct nc_entry *e, uint32_t nc)
+{
+    if (nc > e->top) {
+        uint32_t up = nc - e->top;
+        if (up > NC_WINDOW)
+            e->below = 0;
+        else if (up == NC_WINDOW)
+            e->below = UINT64_C(1) << (NC_WINDOW - 1);
+        else
+            e->below = e->below << up | UINT64_C(1) << (up - 1);
+        e->top = nc;
+        return 1;
+    }
+    if (nc == e->top || e->top - nc > NC_WINDOW)
+        return 0;
+    uint64_t bit = UINT64_C(1) << (e->top - 1 - nc);
+    if (e->below & bit)
+        return 0;
+    e->below |= bit;
+    return 1;
+}
+
+/* Nonce-count check for an accepted digest of a nonce within its lifetime.
+ * Returns AUTHN_OK (and records nc), AUTHN_E_REPLAY, or AUTHN_E_STALE when
+ * the nonce may have been evicted. */
+static int nc_check_locked(struct authn *a, uint64_t serial, uint32_t nc)
+{
+    uint32_t b = nc_bucket(serial);
+    for (int32_t i = a->nc_head[b]; i != NIL; i = a->nc_next[i])
+        if (a->nc[i].serial == serial)
+            return nc != 0 && nc_window_accept(&a->nc[i], nc) ? AUTHN_OK : AUTHN_E_REPLAY;
     if (serial <= a->nc_floor)
         return AUTHN_E_STALE;
     if (nc == 0)
         return AUTHN_E_REPLAY;
-    struct nc_entry *e = free_slot;
-    if (!e) {
-        e = oldest;
+    int32_t slot = a->nc_ring;
+    struct nc_entry *e = &a->nc[slot];
+    if (e->serial != 0) {
+        /* The oldest insertion goes; whatever it was, it cannot come back. */
+        chain_unlink(a->nc_head, a->nc_next, nc_bucket(e->serial), slot);
         if (e->serial > a->nc_floor)
             a->nc_floor = e->serial;
+        e->serial = 0;
         if (serial <= a->nc_floor)
-            return AUTHN_E_STALE;
+            return AUTHN_E_STALE;   /* the slot stays free for the next one */
     }
-    e->used = 1;
     e->serial = serial;
-    e->issued = issued;
-    e->nc = nc;
+    e->top = nc;
+    e->below = 0;
+    chain_push(a->nc_head, a->nc_next, b, slot);
+    a->nc_ring = (slot + 1) % NC_TABLE_SIZE;
     return AUTHN_OK;
 }
 
-/* UsernameToken replay cache: AUTHN_OK (recorded) or AUTHN_E_REPLAY. */
-static int token_check_locked(struct authn *a, const unsigned char key[KEY_HASH_LEN], int64_t created, int64_t now)
+/* Floor division: seconds of a millisecond time. */
+static int64_t ms_to_s(int64_t ms)
+{
+    return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+}
+
+/* A token that no longer needs remembering: outside the Created window, and
+ * seen long enough ago that a clock step does not bring it back at once. */
+static int token_expired(const struct authn *a, const struct token_entry *e, int64_t now)
 {
     int64_t w = a->created_window_s;
-    struct token_entry *free_slot = NULL, *oldest = NULL;
-    for (size_t i = 0; i < TOKEN_CACHE_SIZE; i++) {
-        struct token_entry *e = &a->tokens[i];
-        if (e->used && now > e->created + w && now - e->seen > 2 * w)
-            e->used = 0;
-        if (!e->used) {
-            if (!free_slot)
-                free_slot = e;
-            continue;
-        }
-        if (memcmp(e->key, key, KEY_HASH_LEN) == 0)
-            return AUTHN_E_REPLAY;
-        if (!oldest || e->created < oldest->created)
-            oldest = e;
+    return now > ms_to_s(e->created_ms) + w && now - e->seen > 2 * w;
+}
+
+static int token_older(const struct authn *a, uint32_t x, uint32_t y)
+{
+    return a->tokens[x].created_ms < a->tokens[y].created_ms;
+}
+
+static void token_heap_up(struct authn *a, uint32_t pos)
+{
+    uint32_t slot = a->token_heap[pos];
+    while (pos > 0) {
+        uint32_t parent = (pos - 1) / 2;
+        if (!token_older(a, slot, a->token_heap[parent]))
+            break;
+        a->token_heap[pos] = a->token_heap[parent];
+        pos = parent;
     }
-    if (created <= a->token_floor)
+    a->token_heap[pos] = slot;
+}
+
+static void token_heap_down(struct authn *a, uint32_t pos)
+{
+    uint32_t n = a->token_count, slot = a->token_heap[pos];
+    for (;;) {
+        uint32_t c = 2 * pos + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && token_older(a, a->token_heap[c + 1], a->token_heap[c]))
+            c++;
+        if (!token_older(a, a->token_heap[c], slot))
+            break;
+        a->token_heap[pos] = a->token_heap[c];
+        pos = c;
+    }
+    a->token_heap[pos] = slot;
+}
+
+/* Removes the entry with the oldest Created; its slot joins the free tail. */
+static void token_pop_oldest_locked(struct authn *a)
+{
+    uint32_t slot = a->token_heap[0], last = --a->token_count;
+    a->token_heap[0] = a->token_heap[last];
+    a->token_heap[last] = slot;
+    if (last > 0)
+        token_heap_down(a, 0);
+    chain_unlink(a->token_head, a->token_next, key_bucket(a->tokens[slot].key, TOKEN_BUCKETS), (int32_t)slot);
+}
+
+/* UsernameToken replay cache: AUTHN_OK (recorded) or AUTHN_E_REPLAY.
+ * Eviction takes the oldest Created (as a min-heap), not the oldest
+ * insertion: then a client whose clock runs ahead cannot push the floor past
+ * the tokens of everyone else. */
+static int token_check_locked(struct authn *a, const unsigned char key[KEY_HASH_LEN], int64_t created_ms, int64_t now)
+{
+    uint32_t b = key_bucket(key, TOKEN_BUCKETS);
+    for (int32_t i = a->token_head[b]; i != NIL; i = a->token_next[i])
+        if (memcmp(a->tokens[i].key, key, KEY_HASH_LEN) == 0)
+            return AUTHN_E_REPLAY;
+    if (created_ms <= a->token_floor_ms)
         return AUTHN_E_REPLAY;
-    struct token_entry *e = free_slot;
-    if (!e) {
-        e = oldest;
-        if (e->created > a->token_floor)
-            a->token_floor = e->created;
-        if (created <= a->token_floor)
+    /* Expired entries leave without raising the floor: a replay of one is
+     * outside the Created window anyway. Bounded work per call. */
+    for (int n = 0; n < TOKEN_EXPIRE_BATCH && a->token_count > 0 &&
+                    token_expired(a, &a->tokens[a->token_heap[0]], now);
+         n++)
+        token_pop_oldest_locked(a);
+    if (a->token_count == TOKEN_CACHE_SIZE) {
+        const struct token_entry *old = &a->tokens[a->token_heap[0]];
+        int64_t old_created = old->created_ms;
+        int raise = !token_expired(a, old, now);
+        token_pop_oldest_locked(a);
+        if (raise && old_created > a->token_floor_ms)
+            a->token_floor_ms = old_created;
+        if (created_ms <= a->token_floor_ms)
             return AUTHN_E_REPLAY;
     }
-    e->used = 1;
+    uint32_t slot = a->token_heap[a->token_count];
+    struct token_entry *e = &a->tokens[slot];
     memcpy(e->key, key, KEY_HASH_LEN);
-    e->created = created;
+    e->created_ms = created_ms;
     e->seen = now;
+    chain_push(a->token_head, a->token_next, b, (int32_t)slot);
+    token_heap_up(a, a->token_count++);
     return AUTHN_OK;
+}
+
+static uint32_t pair_bucket(const struct pair_key *k)
+{
+    uint32_t p = key_bucket(k->peer, UINT32_C(1) << 31), u = key_bucket(k->user, UINT32_C(1) << 31);
+    return (p ^ (u * UINT32_C(0x9E3779B1))) & (FAIL_BUCKETS - 1);
 }
 
 static int fail_expired(const struct fail_entry *e, int64_t now, int period)
@@ -431,54 +599,97 @@ static int fail_expired(const struct fail_entry *e, int64_t now, int period)
     return now < start || now - start >= period;
 }
 
-static struct fail_entry *fail_find_locked(struct authn *a, const struct pair_key *k)
+static void fail_reset_locked(struct authn *a)
 {
-    for (size_t i = 0; i < FAIL_TABLE_SIZE; i++) {
-        struct fail_entry *e = &a->fails[i];
-        if (e->used && memcmp(e->peer, k->peer, KEY_HASH_LEN) == 0 && memcmp(e->user, k->user, KEY_HASH_LEN) == 0)
-            return e;
+    memset(a->fails, 0, sizeof a->fails);
+    for (size_t i = 0; i < FAIL_BUCKETS; i++)
+        a->fail_head[i] = a->fail_peer_head[i] = NIL;
+    for (int32_t i = 0; i < FAIL_TABLE_SIZE; i++) {
+        a->fail_next[i] = a->fail_peer_next[i] = NIL;
+        a->fail_free[i] = FAIL_TABLE_SIZE - 1 - i;
     }
-    return NULL;
+    a->fail_nfree = FAIL_TABLE_SIZE;
+}
+
+static void fail_remove_locked(struct authn *a, int32_t slot)
+{
+    struct fail_entry *e = &a->fails[slot];
+    struct pair_key k;
+    memcpy(k.peer, e->peer, KEY_HASH_LEN);
+    memcpy(k.user, e->user, KEY_HASH_LEN);
+    chain_unlink(a->fail_head, a->fail_next, pair_bucket(&k), slot);
+    chain_unlink(a->fail_peer_head, a->fail_peer_next, key_bucket(e->peer, FAIL_BUCKETS), slot);
+    e->used = 0;
+    a->fail_free[a->fail_nfree++] = slot;
+}
+
+static int32_t fail_find_locked(struct authn *a, const struct pair_key *k)
+{
+    for (int32_t i = a->fail_head[pair_bucket(k)]; i != NIL; i = a->fail_next[i]) {
+        const struct fail_entry *e = &a->fails[i];
+        if (memcmp(e->peer, k->peer, KEY_HASH_LEN) == 0 && memcmp(e->user, k->user, KEY_HASH_LEN) == 0)
+            return i;
+    }
+    return NIL;
 }
 
 /* Eviction preference: unblocked before blocked, then least recently active. */
-static int evict_before(const struct fail_entry *x, const struct fail_entry *y)
+static int evict_before(const struct authn *a, int32_t x, int32_t y)
 {
-    if (!y)
+    if (y == NIL)
         return 1;
-    if (x->blocked != y->blocked)
-        return !x->blocked;
-    return x->seq < y->seq;
+    const struct fail_entry *ex = &a->fails[x], *ey = &a->fails[y];
+    if (ex->blocked != ey->blocked)
+        return !ex->blocked;
+    return ex->seq < ey->seq;
 }
 
-/* A slot for a new pair: never more than FAIL_PER_PEER_MAX per peer. */
+/* A slot for a new pair: never more than FAIL_PER_PEER_MAX per peer. Only
+ * this peer's entries are looked at, unless the table is full. */
 static struct fail_entry *fail_alloc_locked(struct authn *a, const struct pair_key *k, int64_t now)
 {
-    struct fail_entry *free_slot = NULL, *victim = NULL, *peer_victim = NULL;
+    int period = a->policy.monitor_period_s;
+    int32_t peer_victim = NIL;
     int peer_count = 0;
-    for (size_t i = 0; i < FAIL_TABLE_SIZE; i++) {
-        struct fail_entry *e = &a->fails[i];
-        if (e->used && fail_expired(e, now, a->policy.monitor_period_s))
-            e->used = 0;
-        if (!e->used) {
-            if (!free_slot)
-                free_slot = e;
-            continue;
+    uint32_t pb = key_bucket(k->peer, FAIL_BUCKETS);
+    for (int32_t i = a->fail_peer_head[pb]; i != NIL;) {
+        int32_t next = a->fail_peer_next[i];
+        if (memcmp(a->fails[i].peer, k->peer, KEY_HASH_LEN) == 0) {
+            if (fail_expired(&a->fails[i], now, period)) {
+                fail_remove_locked(a, i);
+            } else {
+                peer_count++;
+                if (evict_before(a, i, peer_victim))
+                    peer_victim = i;
+            }
         }
-        if (memcmp(e->peer, k->peer, KEY_HASH_LEN) == 0) {
-            peer_count++;
-            if (evict_before(e, peer_victim))
-                peer_victim = e;
-        }
-        if (evict_before(e, victim))
-            victim = e;
+        i = next;
     }
-    struct fail_entry *e = peer_count >= FAIL_PER_PEER_MAX ? peer_victim : free_slot ? free_slot : victim;
+    if (peer_count >= FAIL_PER_PEER_MAX) {
+        fail_remove_locked(a, peer_victim);
+    } else if (a->fail_nfree == 0) {
+        /* Full: the rare path, one pass like a sweep. */
+        int32_t victim = NIL;
+        for (int32_t i = 0; i < FAIL_TABLE_SIZE; i++) {
+            if (!a->fails[i].used)
+                continue;
+            if (fail_expired(&a->fails[i], now, period))
+                fail_remove_locked(a, i);
+            else if (evict_before(a, i, victim))
+                victim = i;
+        }
+        if (a->fail_nfree == 0)
+            fail_remove_locked(a, victim);
+    }
+    int32_t slot = a->fail_free[--a->fail_nfree];
+    struct fail_entry *e = &a->fails[slot];
     memset(e, 0, sizeof *e);
     e->used = 1;
     memcpy(e->peer, k->peer, KEY_HASH_LEN);
     memcpy(e->user, k->user, KEY_HASH_LEN);
     e->window_start = now;
+    chain_push(a->fail_head, a->fail_next, pair_bucket(k), slot);
+    chain_push(a->fail_peer_head, a->fail_peer_next, pb, slot);
     return e;
 }
 
@@ -489,10 +700,10 @@ static int pair_blocked(struct authn *a, const struct pair_key *k)
     int64_t now = now_of(a);
     int blocked = 0;
     pthread_mutex_lock(&a->lock);
-    struct fail_entry *e = a->policy.enabled ? fail_find_locked(a, k) : NULL;
-    if (e && e->blocked) {
-        if (fail_expired(e, now, a->policy.monitor_period_s))
-            e->used = 0;
+    int32_t i = a->policy.enabled ? fail_find_locked(a, k) : NIL;
+    if (i != NIL && a->fails[i].blocked) {
+        if (fail_expired(&a->fails[i], now, a->policy.monitor_period_s))
+            fail_remove_locked(a, i);
         else
             blocked = 1;
     }
@@ -511,7 +722,8 @@ static void pair_failed(struct authn *a, const struct pair_key *k, const char *p
         return;
     }
     period = a->policy.monitor_period_s;
-    struct fail_entry *e = fail_find_locked(a, k);
+    int32_t i = fail_find_locked(a, k);
+    struct fail_entry *e = i != NIL ? &a->fails[i] : NULL;
     if (e && fail_expired(e, now, period)) {
         e->count = 0;
         e->blocked = 0;
@@ -539,12 +751,18 @@ static void pair_failed(struct authn *a, const struct pair_key *k, const char *p
     }
 }
 
+/* A verified password clears the pair's failures. */
+static void pair_succeeded_locked(struct authn *a, const struct pair_key *k)
+{
+    int32_t i = fail_find_locked(a, k);
+    if (i != NIL)
+        fail_remove_locked(a, i);
+}
+
 static void pair_succeeded(struct authn *a, const struct pair_key *k)
 {
     pthread_mutex_lock(&a->lock);
-    struct fail_entry *e = fail_find_locked(a, k);
-    if (e)
-        e->used = 0;
+    pair_succeeded_locked(a, k);
     pthread_mutex_unlock(&a->lock);
 }
 
@@ -574,7 +792,8 @@ int authn_open(struct authn **out, struct users *users, struct secretbox *box, c
     if (!a)
         return AUTHN_E_NOMEM;
     unsigned char opaque[OPAQUE_RAW_LEN];
-    if (RAND_bytes(a->nonce_key, sizeof a->nonce_key) != 1 || RAND_bytes(opaque, sizeof opaque) != 1) {
+    if (RAND_bytes(a->nonce_key, sizeof a->nonce_key) != 1 || RAND_bytes(opaque, sizeof opaque) != 1 ||
+        RAND_bytes(a->hash_salt, sizeof a->hash_salt) != 1) {
         free(a);
         return AUTHN_E_NOMEM;
     }
@@ -589,11 +808,23 @@ int authn_open(struct authn **out, struct users *users, struct secretbox *box, c
     a->nonce_lifetime_s = s && s->nonce_lifetime_s > 0 ? s->nonce_lifetime_s : AUTHN_DEFAULT_LIFETIME;
     a->created_window_s = s && s->created_window_s > 0 ? s->created_window_s : AUTHN_DEFAULT_WINDOW;
     a->allow_basic = s ? s->allow_basic : 0;
+    atomic_init(&a->digest_algorithms, AUTHN_ALG_ALL);
     a->now = s ? s->now : NULL;
     a->policy.enabled = 1;
     a->policy.monitor_period_s = DEFAULT_MONITOR_PERIOD;
     a->policy.max_failures = DEFAULT_MAX_FAILURES;
-    a->token_floor = INT64_MIN;
+    a->token_floor_ms = INT64_MIN;
+    for (size_t i = 0; i < NC_BUCKETS; i++)
+        a->nc_head[i] = NIL;
+    for (size_t i = 0; i < NC_TABLE_SIZE; i++)
+        a->nc_next[i] = NIL;
+    for (size_t i = 0; i < TOKEN_BUCKETS; i++)
+        a->token_head[i] = NIL;
+    for (uint32_t i = 0; i < TOKEN_CACHE_SIZE; i++) {
+        a->token_next[i] = NIL;
+        a->token_heap[i] = i;
+    }
+    fail_reset_locked(a);
     *out = a;
     return AUTHN_OK;
 }
@@ -605,6 +836,19 @@ void authn_close(struct authn *a)
     pthread_mutex_destroy(&a->lock);
     OPENSSL_cleanse(a->nonce_key, sizeof a->nonce_key);
     free(a);
+}
+
+unsigned authn_get_digest_algorithms(struct authn *a)
+{
+    return atomic_load(&a->digest_algorithms);
+}
+
+int authn_set_digest_algorithms(struct authn *a, unsigned algs)
+{
+    if (!algs || (algs & ~AUTHN_ALG_ALL))
+        return -1;
+    atomic_store(&a->digest_algorithms, algs);
+    return 0;
 }
 
 void authn_get_failure_policy(struct authn *a, struct authn_failure_policy *out)
@@ -623,7 +867,7 @@ int authn_set_failure_policy(struct authn *a, const struct authn_failure_policy 
     a->policy = *in;
     a->policy.enabled = in->enabled != 0;
     if (!a->policy.enabled)   /* nothing counted while off, nothing left blocked */
-        memset(a->fails, 0, sizeof a->fails);
+        fail_reset_locked(a);
     pthread_mutex_unlock(&a->lock);
     return 0;
 }
@@ -639,8 +883,12 @@ int authn_digest_challenge(struct authn *a, int stale, char *out, size_t outlen)
     if (nonce_make(a, nonce) != 0)
         return -1;
     static const char *const algs[] = { "SHA-256", "MD5" };
+    static const unsigned alg_bits[] = { AUTHN_ALG_SHA256, AUTHN_ALG_MD5 };
+    unsigned offered = atomic_load(&a->digest_algorithms);
     size_t used = 0;
     for (size_t i = 0; i < 2; i++) {
+        if (!(offered & alg_bits[i]))
+            continue;
         int n = snprintf(out + used, outlen - used,
                          "WWW-Authenticate: Digest realm=\"%s\", qop=\"auth\", algorithm=%s, nonce=\"%s\", "
                          "opaque=\"%s\"%s\r\n",
@@ -878,12 +1126,17 @@ static int digest_verify(struct authn *a, const char *params, const char *method
     } else {
         goto done;
     }
+    /* Only the algorithms SetHashingAlgorithm left on are accepted. */
+    if (!(atomic_load(&a->digest_algorithms) & (md == EVP_md5() ? AUTHN_ALG_MD5 : AUTHN_ALG_SHA256))) {
+        rc = AUTHN_E_DENIED;
+        goto done;
+    }
     /* We never offer userhash; a hashed user name cannot be looked up. */
     if ((dp->seen & P_USERHASH) && !ieq(dp->userhash, "false"))
         goto done;
 
     struct pair_key key;
-    pair_key_of(&key, peer, dp->username);
+    pair_key_of(a, &key, peer, dp->username);
     if (pair_blocked(a, &key)) {
         rc = AUTHN_E_BLOCKED;
         goto done;
@@ -925,11 +1178,12 @@ static int digest_verify(struct authn *a, const char *params, const char *method
         goto done;
     }
     pthread_mutex_lock(&a->lock);
-    rc = nc_check_locked(a, serial, issued, nc, now);
+    rc = nc_check_locked(a, serial, nc);
+    if (rc == AUTHN_OK)
+        pair_succeeded_locked(a, &key);
     pthread_mutex_unlock(&a->lock);
     if (rc != AUTHN_OK)
         goto done;
-    pair_succeeded(a, &key);
     set_principal(out, dp->username, level);
 done:
     OPENSSL_cleanse(dp, sizeof *dp);
@@ -958,7 +1212,7 @@ static int basic_verify(struct authn *a, const char *b64, const char *peer, stru
     size_t given_len = n - (size_t)(colon + 1 - (char *)buf);
 
     struct pair_key key;
-    pair_key_of(&key, peer, user);
+    pair_key_of(a, &key, peer, user);
     if (pair_blocked(a, &key)) {
         rc = AUTHN_E_BLOCKED;
         goto done;
@@ -1036,12 +1290,13 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-/* xs:dateTime "YYYY-MM-DDThh:mm:ss[.fff...](Z|+hh:mm|-hh:mm)" to seconds
- * since the epoch; no zone is read as UTC. Returns 0 or -1. */
-static int parse_created(const char *s, int64_t *out)
+/* xs:dateTime "YYYY-MM-DDThh:mm:ss[.fff...](Z|+hh:mm|-hh:mm)" to whole
+ * seconds (*secs) and milliseconds (*ms, fraction truncated) since the epoch;
+ * no zone is read as UTC. Returns 0 or -1. */
+static int parse_created(const char *s, int64_t *secs, int64_t *ms)
 {
     static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    int Y, M, D, h, m, sec, oh = 0, om = 0, sign = 0;
+    int Y, M, D, h, m, sec, oh = 0, om = 0, sign = 0, frac_ms = 0;
     const char *p = s;
     if (strnlen(s, TOKEN_CREATED_MAX + 1) > TOKEN_CREATED_MAX)
         return -1;
@@ -1053,11 +1308,15 @@ static int parse_created(const char *s, int64_t *out)
         p++;
         int digits = 0;
         while (*p >= '0' && *p <= '9' && digits <= 12) {
+            if (digits < 3)
+                frac_ms = frac_ms * 10 + (*p - '0');
             p++;
             digits++;
         }
         if (digits == 0 || digits > 12)
             return -1;
+        for (int i = digits; i < 3; i++)
+            frac_ms *= 10;
     }
     if (*p == 'Z') {
         p++;
@@ -1074,7 +1333,8 @@ static int parse_created(const char *s, int64_t *out)
     if (Y < 1970 || M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || (M == 2 && D == 29 && !leap) || h > 23 ||
         m > 59 || sec > 60)
         return -1;
-    *out = days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + sec - (int64_t)sign * (oh * 3600 + om * 60);
+    *secs = days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + sec - (int64_t)sign * (oh * 3600 + om * 60);
+    *ms = *secs * 1000 + frac_ms;
     return 0;
 }
 
@@ -1110,7 +1370,7 @@ int authn_username_token(struct authn *a, const char *username, const char *pass
         return AUTHN_E_MALFORMED;
     unsigned char nonce[TOKEN_NONCE_MAX];
     size_t nlen = 0;
-    int64_t created_t = 0;
+    int64_t created_t = 0, created_ms = 0;
     if (password_type_digest) {
         if (!nonce_b64 || !created)
             return AUTHN_E_MALFORMED;
@@ -1118,11 +1378,11 @@ int authn_username_token(struct authn *a, const char *username, const char *pass
             b64_decode(nonce_b64, nonce, sizeof nonce, &nlen) != 0 || nlen == 0)
             return AUTHN_E_MALFORMED;
     }
-    if (created && parse_created(created, &created_t) != 0)
+    if (created && parse_created(created, &created_t, &created_ms) != 0)
         return AUTHN_E_MALFORMED;
 
     struct pair_key key;
-    pair_key_of(&key, peer, username);
+    pair_key_of(a, &key, peer, username);
     if (pair_blocked(a, &key))
         return AUTHN_E_BLOCKED;
     int64_t now = now_of(a);
@@ -1147,23 +1407,28 @@ int authn_username_token(struct authn *a, const char *username, const char *pass
         return AUTHN_E_DENIED;
     }
     if (password_type_digest) {
-        /* Replay key: SHA-256(nonce | created). */
+        /* Replay key: SHA-256(salt | nonce | "|" | created). */
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(ctx, nonce, nlen) == 1 &&
-                 EVP_DigestUpdate(ctx, "|", 1) == 1 && EVP_DigestUpdate(ctx, created, strlen(created)) == 1 &&
-                 EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
+        int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+                 EVP_DigestUpdate(ctx, a->hash_salt, sizeof a->hash_salt) == 1 &&
+                 EVP_DigestUpdate(ctx, nonce, nlen) == 1 && EVP_DigestUpdate(ctx, "|", 1) == 1 &&
+                 EVP_DigestUpdate(ctx, created, strlen(created)) == 1 && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 &&
+                 mdlen >= KEY_HASH_LEN;
         EVP_MD_CTX_free(ctx);
         if (!ok)
             return AUTHN_E_NOMEM;
         pthread_mutex_lock(&a->lock);
-        int rc = token_check_locked(a, md, created_t, now);
+        int rc = token_check_locked(a, md, created_ms, now);
+        if (rc == AUTHN_OK)
+            pair_succeeded_locked(a, &key);
         pthread_mutex_unlock(&a->lock);
         if (rc != AUTHN_OK)
             return rc;
+    } else {
+        pair_succeeded(a, &key);
     }
-    pair_succeeded(a, &key);
     set_principal(out, username, level);
     return AUTHN_OK;
 }
