@@ -41,6 +41,7 @@ enum users_error {
     USERS_E_STORE = -13,          /* could not persist; nothing changed */
     USERS_E_NOMEM = -14,
     USERS_E_INVALID = -15,        /* other bad argument (NULL, bad level) */
+    USERS_E_HAS_ADMIN = -16,      /* users_create_first_admin: there is one already */
 };
 
 struct users;
@@ -84,6 +85,10 @@ void users_close(struct users *u);
 /* Creates all users or none. On error *bad_index (when not NULL) is the
  * index of the entry at fault. */
 int users_create(struct users *u, const struct users_entry *list, size_t n, size_t *bad_index);
+/* Creates the device's first Administrator (admin->level must be
+ * Administrator): refused with USERS_E_HAS_ADMIN when one exists, checked
+ * atomically with the creation. */
+int users_create_first_admin(struct users *u, const struct users_entry *admin);
 /* Deletes all named users or none (refuses to remove the last Administrator). */
 int users_delete(struct users *u, const char *const *names, size_t n, size_t *bad_index);
 /* Changes password and/or level of existing users, all or none. A new

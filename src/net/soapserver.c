@@ -607,16 +607,21 @@ static int admit(struct soapserver *srv, struct soap *soap, struct conn *c, stru
                  struct worker_io *io)
 {
     char operation[128] = "";
+    /* Fail closed: a start tag gSOAP cannot read must never reach dispatch,
+     * which would still act on the tag it saw. */
     if (soap_peek_element(soap) != SOAP_OK)
-        return SOAP_OK; /* no operation element: the dispatcher reports it */
+        return soap->error != SOAP_OK ? soap->error : SOAP_NO_TAG;
     if (operation_of(soap, operation, sizeof operation) != 0)
         return onvif_sender_fault(soap, "ter:UnknownAction", NULL, "The request names an operation this device does not know");
     char authorization[4096];
     const char *authz = NULL;
     if (c->frame.authorization_len) {
-        size_t n = c->frame.authorization_len < sizeof authorization - 1 ? c->frame.authorization_len : sizeof authorization - 1;
-        memcpy(authorization, c->buf + c->frame.authorization_off, n);
-        authorization[n] = '\0';
+        if (c->frame.authorization_len >= sizeof authorization) {
+            reply_challenge(srv, io, 0); /* never judge a truncated credential */
+            return soap->error = SOAP_STOP;
+        }
+        memcpy(authorization, c->buf + c->frame.authorization_off, c->frame.authorization_len);
+        authorization[c->frame.authorization_len] = '\0';
         authz = authorization;
     }
     struct gate_username_token token;
@@ -632,7 +637,9 @@ static int admit(struct soapserver *srv, struct soap *soap, struct conn *c, stru
     struct gate_decision d;
     gate_decide(srv->dev->authn, srv->dev->users, &policy, &g, &d);
     if (authz)
-        memset(authorization, 0, sizeof authorization);
+        OPENSSL_cleanse(authorization, sizeof authorization);
+    if (g.token && token.password)
+        OPENSSL_cleanse((char *)token.password, strlen(token.password));
     req->principal = d.principal;
     req->first_admin_setup = d.first_admin_setup;
     switch (d.verdict) {
@@ -668,6 +675,13 @@ static int body_is_empty(const struct conn *c)
 
 static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
 {
+    /* The filter may have changed since this keep-alive connection was
+     * accepted: every request is checked again. */
+    if (srv->dev->ipfilter && !ipfilter_allows(srv->dev->ipfilter, (struct sockaddr *)&c->peer)) {
+        log_info("soap", "%s: request refused by the IP address filter, closing", c->peer_text);
+        c->close_after = 1;
+        return;
+    }
     struct onvif_request req = { .dev = srv->dev, .local_port = c->local_port, .tls = 0 };
     snprintf(req.local_host, sizeof req.local_host, "%s", c->local_host);
     snprintf(req.peer, sizeof req.peer, "%s", c->peer_text);

@@ -10,9 +10,15 @@
 #include "soapH.h"
 
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+/* SetAuthFailureWarningConfiguration and SetHashingAlgorithm share one file
+ * (authn.xml): each reads the other's value, saves, then applies, so they
+ * run one at a time or one could persist the other's stale value. */
+static pthread_mutex_t authn_settings_lock = PTHREAD_MUTEX_INITIALIZER;
 
 #define AUTHFAIL_PERIOD_MIN 1
 #define AUTHFAIL_PERIOD_MAX 3600
@@ -77,7 +83,7 @@ static int users_fault_why(struct soap *soap, int err, const char *name, const c
         return onvif_sender_fault(soap, "ter:OperationProhibited", "ter:PasswordTooWeak", reason);
     case USERS_E_ANONYMOUS: return onvif_sender_fault(soap, "ter:OperationProhibited", "ter:AnonymousNotAllowed", reason);
     case USERS_E_NO_SUCH_USER: return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:UsernameMissing", reason);
-    case USERS_E_LAST_ADMIN: return onvif_sender_fault(soap, "ter:OperationProhibited", "ter:FixedUser", reason);
+    case USERS_E_LAST_ADMIN: return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:FixedUser", reason);
     case USERS_E_POLICY:
     case USERS_E_INVALID: return onvif_sender_fault(soap, "ter:InvalidArgVal", NULL, reason);
     }
@@ -132,19 +138,29 @@ static enum tt__UserLevel level_to_wire(enum user_level l)
 /* Converts the request's users; on a bad level answers the fault. */
 static int entries_of(struct soap *soap, const struct tt__User *in, int n, struct users_entry **out)
 {
-    if (n <= 0 || n > USERS_MAX * 2)
-        return n <= 0 ? onvif_sender_fault(soap, "ter:InvalidArgVal", NULL, "No user given")
-                      : users_fault(soap, USERS_E_TOO_MANY, NULL);
+    if (n <= 0)
+        return onvif_sender_fault(soap, "ter:InvalidArgVal", NULL, "No user given");
+    if (n > USERS_MAX * 2) {
+        for (int i = 0; i < n; i++)
+            if (in[i].Password)
+                OPENSSL_cleanse(in[i].Password, strlen(in[i].Password));
+        return users_fault(soap, USERS_E_TOO_MANY, NULL);
+    }
     struct users_entry *e = zalloc(soap, sizeof *e * (size_t)n);
     if (!e)
         return SOAP_EOM;
     for (int i = 0; i < n; i++) {
         e[i].name = in[i].Username ? in[i].Username : "";
         e[i].password = in[i].Password;
-        if (level_from_wire(in[i].UserLevel, &e[i].level) != 0)
-            return onvif_sender_fault(soap, "ter:InvalidArgVal", NULL, "Extended user level (user roles) is not supported");
-        if (e[i].level == USER_LEVEL_ANONYMOUS)
-            return users_fault(soap, USERS_E_ANONYMOUS, e[i].name);
+    }
+    for (int i = 0; i < n; i++) {
+        int bad_level = level_from_wire(in[i].UserLevel, &e[i].level) != 0;
+        if (bad_level || e[i].level == USER_LEVEL_ANONYMOUS) {
+            wipe_passwords(e, (size_t)n);
+            return bad_level ? onvif_sender_fault(soap, "ter:InvalidArgVal", NULL,
+                                                  "Extended user level (user roles) is not supported")
+                             : users_fault(soap, USERS_E_ANONYMOUS, e[i].name);
+        }
     }
     *out = e;
     return SOAP_OK;
@@ -180,25 +196,30 @@ int __tds__CreateUsers(struct soap *soap, struct _tds__CreateUsers *req, struct 
     int rc = entries_of(soap, req->User, req->__sizeUser, &e);
     if (rc != SOAP_OK)
         return rc;
-    const char *first_admin = NULL;
+    size_t n = (size_t)req->__sizeUser, bad = 0;
     if (r->first_admin_setup) {
-        /* No Administrator yet: the only change accepted is creating one. */
-        for (int i = 0; i < req->__sizeUser && !first_admin; i++)
-            if (e[i].level == USER_LEVEL_ADMINISTRATOR)
-                first_admin = e[i].name;
-        if (!first_admin)
+        /* No Administrator yet: the one change accepted from the network is
+         * creating exactly one Administrator. */
+        if (n != 1 || e[0].level != USER_LEVEL_ADMINISTRATOR) {
+            wipe_passwords(e, n);
             return onvif_sender_fault(soap, "ter:NotAuthorized", NULL,
-                                      "The device has no Administrator: the first user created must be one");
+                                      "The device has no Administrator: create exactly one Administrator first");
+        }
+        rc = users_create_first_admin(r->dev->users, &e[0]);
+        if (rc == USERS_E_HAS_ADMIN) {
+            wipe_passwords(e, n);
+            return onvif_sender_fault(soap, "ter:NotAuthorized", NULL, "Sender not Authorized");
+        }
+    } else {
+        rc = users_create(r->dev->users, e, n, &bad);
     }
-    size_t bad = 0;
-    rc = users_create(r->dev->users, e, (size_t)req->__sizeUser, &bad);
-    int fault = rc != USERS_OK ? entry_fault(soap, r->dev->users, rc, e, (size_t)req->__sizeUser, bad) : SOAP_OK;
-    wipe_passwords(e, (size_t)req->__sizeUser);
+    int fault = rc != USERS_OK ? entry_fault(soap, r->dev->users, rc, e, n, bad) : SOAP_OK;
+    wipe_passwords(e, n);
     if (rc != USERS_OK)
         return fault;
-    for (int i = 0; i < req->__sizeUser; i++)
+    for (size_t i = 0; i < n; i++)
         log_notice("auth", "%s: user '%s' (%s) created%s", r->peer, e[i].name, users_level_name(e[i].level),
-                   first_admin ? " while the device had no Administrator" : "");
+                   r->first_admin_setup ? " as the first Administrator, over the network" : "");
     return SOAP_OK;
 }
 
@@ -230,9 +251,11 @@ int __tds__SetUser(struct soap *soap, struct _tds__SetUser *req, struct _tds__Se
         return rc;
     /* Core: an omitted password asks to clear it, which this device refuses. */
     for (int i = 0; i < req->__sizeUser; i++)
-        if (!e[i].password)
+        if (!e[i].password) {
+            wipe_passwords(e, (size_t)req->__sizeUser);
             return onvif_sender_fault(soap, "ter:OperationProhibited", "ter:PasswordTooWeak",
                                       "An empty password is not accepted");
+        }
     size_t bad = 0;
     rc = users_set(r->dev->users, e, (size_t)req->__sizeUser, &bad);
     int fault = rc != USERS_OK ? entry_fault(soap, r->dev->users, rc, e, (size_t)req->__sizeUser, bad) : SOAP_OK;
@@ -368,11 +391,14 @@ int __tds__SetAuthFailureWarningConfiguration(struct soap *soap, struct _tds__Se
         p.max_failures < AUTHFAIL_COUNT_MIN || p.max_failures > AUTHFAIL_COUNT_MAX)
         return onvif_sender_fault(soap, "ter:InvalidArgVal", NULL, "MonitorPeriod or MaxAuthFailures out of range");
     /* Persist first: a change that cannot be saved is not applied. */
+    pthread_mutex_lock(&authn_settings_lock);
     struct authn_stored stored = { .failure = p, .digest_algorithms = authn_get_digest_algorithms(r->dev->authn) };
-    if (authn_store_save(r->dev->cfg->state_dir, &stored) != 0)
+    int saved = authn_store_save(r->dev->cfg->state_dir, &stored) == 0;
+    if (saved)
+        authn_set_failure_policy(r->dev->authn, &p); /* range checked above */
+    pthread_mutex_unlock(&authn_settings_lock);
+    if (!saved)
         return onvif_receiver_fault(soap, "ter:Action", NULL, "Could not save the configuration");
-    if (authn_set_failure_policy(r->dev->authn, &p) != 0)
-        return onvif_sender_fault(soap, "ter:InvalidArgVal", NULL, "MonitorPeriod or MaxAuthFailures out of range");
     log_notice("auth", "%s: authentication failure monitoring changed by '%s'", r->peer, r->principal.user);
     return SOAP_OK;
 }
@@ -416,11 +442,15 @@ int __tds__SetHashingAlgorithm(struct soap *soap, struct _tds__SetHashingAlgorit
     if (!algs)
         return onvif_sender_fault(soap, "ter:InvalidArgVal", NULL,
                                   "Supported hashing algorithms are MD5 and SHA-256");
+    pthread_mutex_lock(&authn_settings_lock);
     struct authn_stored stored = { .digest_algorithms = algs };
     authn_get_failure_policy(r->dev->authn, &stored.failure);
-    if (authn_store_save(r->dev->cfg->state_dir, &stored) != 0)
+    int saved = authn_store_save(r->dev->cfg->state_dir, &stored) == 0;
+    if (saved)
+        authn_set_digest_algorithms(r->dev->authn, algs);
+    pthread_mutex_unlock(&authn_settings_lock);
+    if (!saved)
         return onvif_receiver_fault(soap, "ter:Action", NULL, "Could not save the configuration");
-    authn_set_digest_algorithms(r->dev->authn, algs);
     log_notice("auth", "%s: Digest algorithms set to '%s' by '%s'", r->peer, req->Algorithm, r->principal.user);
     return SOAP_OK;
 }

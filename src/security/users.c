@@ -103,6 +103,7 @@ const char *users_strerror(int err)
     case USERS_E_STORE: return "could not save users";
     case USERS_E_NOMEM: return "out of memory";
     case USERS_E_INVALID: return "invalid argument";
+    case USERS_E_HAS_ADMIN: return "an Administrator already exists";
     }
     return "unknown error";
 }
@@ -708,7 +709,7 @@ static int validate_create_entry(const struct users *u, const struct users_state
     return rc;
 }
 
-int users_create(struct users *u, const struct users_entry *list, size_t n, size_t *bad_index)
+static int create_users(struct users *u, const struct users_entry *list, size_t n, size_t *bad_index, int first_admin)
 {
     if (!u || (!list && n > 0))
         return USERS_E_INVALID;
@@ -720,7 +721,10 @@ int users_create(struct users *u, const struct users_entry *list, size_t n, size
     pthread_mutex_lock(&u->lock);
     *next = u->state;
     int rc = USERS_OK;
-    size_t i;
+    size_t i = 0;
+    /* Checked under the lock, so two racing first requests cannot both win. */
+    if (first_admin && count_admins(next) > 0)
+        rc = USERS_E_HAS_ADMIN;
     for (i = 0; i < n && rc == USERS_OK; i++) {
         rc = validate_create_entry(u, next, &list[i]);
         if (rc != USERS_OK)
@@ -745,6 +749,18 @@ int users_create(struct users *u, const struct users_entry *list, size_t n, size
     if (rc != USERS_OK && bad_index)
         *bad_index = i;
     return rc;
+}
+
+int users_create(struct users *u, const struct users_entry *list, size_t n, size_t *bad_index)
+{
+    return create_users(u, list, n, bad_index, 0);
+}
+
+int users_create_first_admin(struct users *u, const struct users_entry *admin)
+{
+    if (!admin || admin->level != USER_LEVEL_ADMINISTRATOR)
+        return USERS_E_INVALID;
+    return create_users(u, admin, 1, NULL, 1);
 }
 
 int users_delete(struct users *u, const char *const *names, size_t n, size_t *bad_index)
