@@ -644,9 +644,12 @@ static int evict_before(const struct authn *a, int32_t x, int32_t y)
     return ex->seq < ey->seq;
 }
 
-/* A slot for a new pair: never more than FAIL_PER_PEER_MAX per peer. Only
- * this peer's entries are looked at, unless the table is full. */
-static struct fail_entry *fail_alloc_locked(struct authn *a, const struct pair_key *k, int64_t now)
+/* A slot for a new pair: never more than FAIL_PER_PEER_MAX per peer (NULL
+ * when the peer is at its cap: its own live entries are never evicted, or
+ * spraying user names would wipe the count of the one being guessed), plus
+ * the peer's overflow entry (over_cap). Only this peer's entries are looked
+ * at, unless the table is full. */
+static struct fail_entry *fail_alloc_locked(struct authn *a, const struct pair_key *k, int64_t now, int over_cap)
 {
     int period = a->policy.monitor_period_s;
     int32_t peer_victim = NIL;
@@ -665,9 +668,10 @@ static struct fail_entry *fail_alloc_locked(struct authn *a, const struct pair_k
         }
         i = next;
     }
-    if (peer_count >= FAIL_PER_PEER_MAX) {
-        fail_remove_locked(a, peer_victim);
-    } else if (a->fail_nfree == 0) {
+    (void)peer_victim;
+    if (peer_count >= FAIL_PER_PEER_MAX + over_cap)
+        return NULL;
+    if (a->fail_nfree == 0) {
         /* Full: the rare path, one pass like a sweep. */
         int32_t victim = NIL;
         for (int32_t i = 0; i < FAIL_TABLE_SIZE; i++) {
@@ -695,17 +699,37 @@ static struct fail_entry *fail_alloc_locked(struct authn *a, const struct pair_k
 
 /* ---- failure monitor --------------------------------------------------- */
 
+/* The pair that counts a peer's failures for user names beyond its
+ * FAIL_PER_PEER_MAX tracked ones; when it blocks, it blocks every user name
+ * from that peer (and only from that peer). */
+static void overflow_key_of(const struct authn *a, const struct pair_key *k, struct pair_key *out)
+{
+    static const char marker[] = "\001any-user"; /* not a valid user name */
+    memcpy(out->peer, k->peer, KEY_HASH_LEN);
+    key_hash(a, marker, sizeof marker - 1, out->user);
+}
+
+static int entry_blocked_locked(struct authn *a, const struct pair_key *k, int64_t now)
+{
+    int32_t i = fail_find_locked(a, k);
+    if (i == NIL || !a->fails[i].blocked)
+        return 0;
+    if (fail_expired(&a->fails[i], now, a->policy.monitor_period_s)) {
+        fail_remove_locked(a, i);
+        return 0;
+    }
+    return 1;
+}
+
 static int pair_blocked(struct authn *a, const struct pair_key *k)
 {
     int64_t now = now_of(a);
     int blocked = 0;
     pthread_mutex_lock(&a->lock);
-    int32_t i = a->policy.enabled ? fail_find_locked(a, k) : NIL;
-    if (i != NIL && a->fails[i].blocked) {
-        if (fail_expired(&a->fails[i], now, a->policy.monitor_period_s))
-            fail_remove_locked(a, i);
-        else
-            blocked = 1;
+    if (a->policy.enabled) {
+        struct pair_key any;
+        overflow_key_of(a, k, &any);
+        blocked = entry_blocked_locked(a, k, now) || entry_blocked_locked(a, &any, now);
     }
     pthread_mutex_unlock(&a->lock);
     return blocked;
@@ -730,7 +754,26 @@ static void pair_failed(struct authn *a, const struct pair_key *k, const char *p
         e->window_start = now;
     }
     if (!e)
-        e = fail_alloc_locked(a, k, now);
+        e = fail_alloc_locked(a, k, now, 0);
+    if (!e) {
+        /* The peer already has its cap of tracked user names: count this
+         * one on the peer's overflow entry. */
+        struct pair_key any;
+        overflow_key_of(a, k, &any);
+        i = fail_find_locked(a, &any);
+        e = i != NIL ? &a->fails[i] : NULL;
+        if (e && fail_expired(e, now, period)) {
+            e->count = 0;
+            e->blocked = 0;
+            e->window_start = now;
+        }
+        if (!e)
+            e = fail_alloc_locked(a, &any, now, 1);
+        if (!e) {
+            pthread_mutex_unlock(&a->lock);
+            return;
+        }
+    }
     e->seq = ++a->seq;
     if (!e->blocked) {
         e->count++;

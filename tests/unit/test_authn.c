@@ -1144,10 +1144,14 @@ static void test_lockout_per_peer(void **state)
     for (int i = 0; i < 3000; i++) {
         char name[32];
         snprintf(name, sizeof name, "user%d", i);
-        assert_int_equal(token_login(fx->a, name, "guess", NULL, PEER_A, &p), AUTHN_E_DENIED);
+        int rc = token_login(fx->a, name, "guess", NULL, PEER_A, &p);
+        assert_true(rc == AUTHN_E_DENIED || rc == AUTHN_E_BLOCKED);
     }
     assert_int_equal(token_login(fx->a, "mallory", "guess", NULL, PEER_B, &p), AUTHN_E_BLOCKED);
     assert_int_equal(token_login(fx->a, "alice", ALICE_PW, NULL, PEER_A, &p), AUTHN_E_BLOCKED);
+    /* spraying user names gets the sprayer blocked, for every name, and no one else */
+    assert_int_equal(token_login(fx->a, "bob", BOB_PW, NULL, PEER_A, &p), AUTHN_E_BLOCKED);
+    assert_int_equal(token_login(fx->a, "bob", BOB_PW, NULL, PEER_B, &p), AUTHN_OK);
     /* nor do failures from many other peers */
     for (int i = 0; i < 1500; i++) {
         char peer[32];
@@ -1155,6 +1159,29 @@ static void test_lockout_per_peer(void **state)
         assert_int_equal(token_login(fx->a, "carol", "guess", NULL, peer, &p), AUTHN_E_DENIED);
     }
     assert_int_equal(token_login(fx->a, "mallory", "guess", NULL, PEER_B, &p), AUTHN_E_BLOCKED);
+}
+
+/* Regression: once a peer had FAIL_PER_PEER_MAX tracked names, a new name
+ * evicted the peer's own entries, so rounds of a few guesses at one user
+ * followed by junk names never reached the block. */
+static void test_lockout_survives_name_spraying(void **state)
+{
+    struct fixture *fx = *state;
+    struct authn_principal p;
+    int blocked = 0;
+    for (int round = 0; round < 3 && !blocked; round++) {
+        for (int i = 0; i < 5; i++) {
+            int rc = token_login(fx->a, "bob", "guess", NULL, PEER_A, &p);
+            blocked |= rc == AUTHN_E_BLOCKED;
+        }
+        for (int i = 0; i < 32; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "junk%d-%d", round, i);
+            token_login(fx->a, name, "guess", NULL, PEER_A, &p);
+        }
+    }
+    assert_int_equal(token_login(fx->a, "bob", BOB_PW, NULL, PEER_A, &p), AUTHN_E_BLOCKED);
+    assert_int_equal(token_login(fx->a, "bob", BOB_PW, NULL, PEER_B, &p), AUTHN_OK);
 }
 
 static void test_failures_window_and_reset(void **state)
@@ -1360,6 +1387,7 @@ static const struct CMUnitTest regular_tests[] = {
     cmocka_unit_test_setup_teardown(test_token_password_text, setup, teardown),
     cmocka_unit_test_setup_teardown(test_lockout_and_expiry, setup, teardown),
     cmocka_unit_test_setup_teardown(test_lockout_per_peer, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_lockout_survives_name_spraying, setup, teardown),
     cmocka_unit_test_setup_teardown(test_failures_window_and_reset, setup, teardown),
     cmocka_unit_test_setup_teardown(test_failure_policy, setup, teardown),
     cmocka_unit_test(test_strerror),
