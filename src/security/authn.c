@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include <openssl/crypto.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -114,6 +115,7 @@ struct authn {
     _Atomic unsigned digest_algorithms;   /* AUTHN_ALG_* offered and accepted */
     time_t (*now)(void);
     unsigned char nonce_key[NONCE_KEY_LEN];
+    EVP_MAC_CTX *nonce_mac_template;   /* HMAC-SHA256 keyed with nonce_key */
     unsigned char hash_salt[HASH_SALT_LEN];
     char opaque[2 * OPAQUE_RAW_LEN + 1];
     struct authn_failure_policy policy;
@@ -290,13 +292,43 @@ static int ieq(const char *a, const char *b)
 /* Truncated SHA-256(salt | s): a table key. The per-instance salt keeps
  * chosen names (user names come from unauthenticated clients) from being
  * aimed at one hash bucket. */
+/* Digests fetched once: OpenSSL 3 otherwise looks the algorithm up again on
+ * every EVP_md5()-style use, which cost more than the hashing itself. */
+static pthread_once_t digests_once = PTHREAD_ONCE_INIT;
+static EVP_MD *fetched_md5, *fetched_sha1, *fetched_sha256;
+
+static void fetch_digests(void)
+{
+    fetched_md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+    fetched_sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+    fetched_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *md_md5(void)
+{
+    pthread_once(&digests_once, fetch_digests);
+    return fetched_md5 ? fetched_md5 : EVP_md5();
+}
+
+static const EVP_MD *md_sha1(void)
+{
+    pthread_once(&digests_once, fetch_digests);
+    return fetched_sha1 ? fetched_sha1 : EVP_sha1();
+}
+
+static const EVP_MD *md_sha256(void)
+{
+    pthread_once(&digests_once, fetch_digests);
+    return fetched_sha256 ? fetched_sha256 : EVP_sha256();
+}
+
 static void key_hash(const struct authn *a, const void *s, size_t n, unsigned char out[KEY_HASH_LEN])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     memset(out, 0, KEY_HASH_LEN);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+    if (ctx && EVP_DigestInit_ex(ctx, md_sha256(), NULL) == 1 &&
         EVP_DigestUpdate(ctx, a->hash_salt, sizeof a->hash_salt) == 1 && EVP_DigestUpdate(ctx, s, n) == 1 &&
         EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen >= KEY_HASH_LEN)
         memcpy(out, md, KEY_HASH_LEN);
@@ -345,8 +377,8 @@ static int secret_equal(const char *x, size_t xlen, const char *y, size_t ylen)
 {
     unsigned char hx[EVP_MAX_MD_SIZE], hy[EVP_MAX_MD_SIZE];
     unsigned int lx = 0, ly = 0;
-    int ok = EVP_Digest(x, xlen, hx, &lx, EVP_sha256(), NULL) == 1 &&
-             EVP_Digest(y, ylen, hy, &ly, EVP_sha256(), NULL) == 1 && lx == ly;
+    int ok = EVP_Digest(x, xlen, hx, &lx, md_sha256(), NULL) == 1 &&
+             EVP_Digest(y, ylen, hy, &ly, md_sha256(), NULL) == 1 && lx == ly;
     int eq = ok && CRYPTO_memcmp(hx, hy, lx) == 0;
     OPENSSL_cleanse(hx, sizeof hx);
     OPENSSL_cleanse(hy, sizeof hy);
@@ -358,10 +390,16 @@ static int secret_equal(const char *x, size_t xlen, const char *y, size_t ylen)
 static int nonce_mac(const struct authn *a, const unsigned char id[NONCE_ID_LEN], unsigned char mac[NONCE_MAC_LEN])
 {
     unsigned char full[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (!HMAC(EVP_sha256(), a->nonce_key, sizeof a->nonce_key, id, NONCE_ID_LEN, full, &len) || len < NONCE_MAC_LEN)
+    size_t len = 0;
+    /* A copy of the keyed template: no key setup or algorithm lookup per use. */
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(a->nonce_mac_template);
+    int ok = ctx && EVP_MAC_update(ctx, id, NONCE_ID_LEN) == 1 && EVP_MAC_final(ctx, full, &len, sizeof full) == 1 &&
+             len >= NONCE_MAC_LEN;
+    EVP_MAC_CTX_free(ctx);
+    if (!ok)
         return -1;
     memcpy(mac, full, NONCE_MAC_LEN);
+    OPENSSL_cleanse(full, sizeof full);
     return 0;
 }
 
@@ -845,6 +883,18 @@ int authn_open(struct authn **out, struct users *users, struct secretbox *box, c
         free(a);
         return AUTHN_E_NOMEM;
     }
+    EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    a->nonce_mac_template = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
+    EVP_MAC_free(hmac);
+    OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0), OSSL_PARAM_construct_end() };
+    if (!a->nonce_mac_template ||
+        EVP_MAC_init(a->nonce_mac_template, a->nonce_key, sizeof a->nonce_key, params) != 1) {
+        EVP_MAC_CTX_free(a->nonce_mac_template);
+        pthread_mutex_destroy(&a->lock);
+        OPENSSL_cleanse(a->nonce_key, sizeof a->nonce_key);
+        free(a);
+        return AUTHN_E_NOMEM;
+    }
     hex_encode(opaque, sizeof opaque, a->opaque);
     a->users = users;
     snprintf(a->realm, sizeof a->realm, "%s", realm);
@@ -877,6 +927,7 @@ void authn_close(struct authn *a)
     if (!a)
         return;
     pthread_mutex_destroy(&a->lock);
+    EVP_MAC_CTX_free(a->nonce_mac_template);
     OPENSSL_cleanse(a->nonce_key, sizeof a->nonce_key);
     free(a);
 }
@@ -1157,20 +1208,20 @@ static int digest_verify(struct authn *a, const char *params, const char *method
         nc = nc << 4 | (uint32_t)v;
     }
     if (!(dp->seen & P_ALGORITHM) || ieq(dp->algorithm, "MD5")) {
-        md = EVP_md5();
+        md = md_md5();
     } else if (ieq(dp->algorithm, "MD5-sess")) {
-        md = EVP_md5();
+        md = md_md5();
         sess = 1;
     } else if (ieq(dp->algorithm, "SHA-256")) {
-        md = EVP_sha256();
+        md = md_sha256();
     } else if (ieq(dp->algorithm, "SHA-256-sess")) {
-        md = EVP_sha256();
+        md = md_sha256();
         sess = 1;
     } else {
         goto done;
     }
     /* Only the algorithms SetHashingAlgorithm left on are accepted. */
-    if (!(atomic_load(&a->digest_algorithms) & (md == EVP_md5() ? AUTHN_ALG_MD5 : AUTHN_ALG_SHA256))) {
+    if (!(atomic_load(&a->digest_algorithms) & (md == md_md5() ? AUTHN_ALG_MD5 : AUTHN_ALG_SHA256))) {
         rc = AUTHN_E_DENIED;
         goto done;
     }
@@ -1388,7 +1439,7 @@ static int token_digest_matches(const unsigned char *nonce, size_t nlen, const c
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 && EVP_DigestUpdate(ctx, nonce, nlen) == 1 &&
+    int ok = ctx && EVP_DigestInit_ex(ctx, md_sha1(), NULL) == 1 && EVP_DigestUpdate(ctx, nonce, nlen) == 1 &&
              EVP_DigestUpdate(ctx, created, strlen(created)) == 1 &&
              EVP_DigestUpdate(ctx, password, strlen(password)) == 1 && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
     EVP_MD_CTX_free(ctx);
@@ -1454,7 +1505,7 @@ int authn_username_token(struct authn *a, const char *username, const char *pass
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+        int ok = ctx && EVP_DigestInit_ex(ctx, md_sha256(), NULL) == 1 &&
                  EVP_DigestUpdate(ctx, a->hash_salt, sizeof a->hash_salt) == 1 &&
                  EVP_DigestUpdate(ctx, nonce, nlen) == 1 && EVP_DigestUpdate(ctx, "|", 1) == 1 &&
                  EVP_DigestUpdate(ctx, created, strlen(created)) == 1 && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 &&

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -144,6 +145,22 @@ void secretbox_free(void *p, size_t len)
     free(p);
 }
 
+
+/* AES-256-GCM fetched once: OpenSSL 3 otherwise looks it up on every use. */
+static pthread_once_t cipher_once = PTHREAD_ONCE_INIT;
+static EVP_CIPHER *fetched_aes_gcm;
+
+static void fetch_cipher(void)
+{
+    fetched_aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static const EVP_CIPHER *aes_256_gcm(void)
+{
+    pthread_once(&cipher_once, fetch_cipher);
+    return fetched_aes_gcm ? fetched_aes_gcm : EVP_aes_256_gcm();
+}
+
 int secretbox_seal(const struct secretbox *box, const void *plain, size_t len, const char *context, char **out)
 {
     if (out)
@@ -170,7 +187,7 @@ int secretbox_seal(const struct secretbox *box, const void *plain, size_t len, c
     unsigned char *tag = raw + NONCE_LEN + len;
     int n = 0, final_n = 0;
     if (RAND_bytes(nonce, NONCE_LEN) != 1 ||
-        EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+        EVP_EncryptInit_ex(ctx, aes_256_gcm(), NULL, NULL, NULL) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
         EVP_EncryptInit_ex(ctx, NULL, NULL, box->key, nonce) != 1 ||
         EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)context, (int)context_len) != 1 ||
@@ -257,7 +274,7 @@ int secretbox_unseal(const struct secretbox *box, const char *sealed, const char
     int n = 0, final_n = 0;
     if (!out || !ctx) {
         rc = out ? SECRETBOX_E_CRYPTO : SECRETBOX_E_NOMEM;
-    } else if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+    } else if (EVP_DecryptInit_ex(ctx, aes_256_gcm(), NULL, NULL, NULL) != 1 ||
                EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
                EVP_DecryptInit_ex(ctx, NULL, NULL, box->key, nonce) != 1 ||
                EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)context, (int)context_len) != 1 ||
