@@ -227,10 +227,16 @@ static void announce(struct discovery *d, int hello)
 
 static size_t (*gsoap_frecv)(struct soap *, char *, size_t);
 
-/* Host access restrictions apply to discovery too: a datagram from a
- * filtered source reads as empty, so gSOAP never parses it. */
+/* Reads one datagram per message. Host access restrictions apply to
+ * discovery too: a datagram from a filtered source reads as empty, so gSOAP
+ * never parses it. */
 static size_t frecv_filtered(struct soap *soap, char *buf, size_t len)
 {
+    /* A message is one datagram: asked for more of it (a truncated or junk
+     * datagram), report its end instead of reading the next datagram, which
+     * would swallow another client's probe into this broken message. */
+    if (soap->count > 0)
+        return 0;
     size_t n = gsoap_frecv(soap, buf, len);
     struct discovery *d = soap->user;
     if (n > 0 && d && d->dev->ipfilter && !ipfilter_allows(d->dev->ipfilter, &soap->peer.addr)) {
