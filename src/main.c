@@ -5,8 +5,10 @@
 #include "opennvt/authn.h"
 #include "opennvt/config.h"
 #include "opennvt/deviceid.h"
+#include "opennvt/deviceca.h"
 #include "opennvt/discovery.h"
 #include "opennvt/ipfilter.h"
+#include "opennvt/keystore.h"
 #include "opennvt/log.h"
 #include "opennvt/netcfg.h"
 #include "opennvt/onvif.h"
@@ -36,6 +38,7 @@
 #define EXIT_RUNTIME 1
 #define EXIT_CONFIG 2
 #define MAX_OVERRIDES 16
+#define DEVICECA_REFRESH_S 5
 
 struct override {
     const char *path;
@@ -60,6 +63,8 @@ struct services {
     struct users *users;
     struct authn *authn;
     struct ipfilter *ipfilter;
+    struct keystore *keystore;
+    struct deviceca *deviceca;
     struct soapserver *soap;
     struct discovery *discovery;
 };
@@ -213,6 +218,10 @@ static struct authn_settings authn_settings_of(const struct opennvt_config *cfg)
 
 static void close_security(struct services *s)
 {
+    deviceca_close(s->deviceca);
+    s->deviceca = NULL;
+    keystore_close(s->keystore);
+    s->keystore = NULL;
     authn_close(s->authn);
     s->authn = NULL;
     ipfilter_close(s->ipfilter);
@@ -255,6 +264,23 @@ static int open_security(struct services *s)
         rc = -EINVAL;
     if (rc != 0 && rc != -ENOENT) {
         log_crit("system", "%s/authn.xml is unreadable or out of range", cfg->state_dir);
+        return -1;
+    }
+    rc = keystore_open(&s->keystore, cfg->state_dir, cfg->factory_dir[0] ? cfg->factory_dir : NULL, s->secretbox);
+    if (rc != KEYSTORE_OK) {
+        log_crit("system", "keystore in %s: %s", cfg->state_dir, keystore_strerror(rc));
+        return -1;
+    }
+    char ca_name[2 * CONFIG_STR_MAX + 32];
+    snprintf(ca_name, sizeof ca_name, "%s Device CA %s", cfg->manufacturer, s->dev.serial);
+    struct deviceca_settings ca_settings = { .key_type = cfg->device_ca_key, .common_name = ca_name,
+                                             .organization = cfg->manufacturer };
+    int changed = 0;
+    rc = deviceca_open(&s->deviceca, cfg->state_dir, s->secretbox, &ca_settings);
+    if (rc == DEVICECA_OK)
+        rc = deviceca_refresh(s->deviceca, &changed);
+    if (rc != DEVICECA_OK) {
+        log_crit("system", "device CA in %s: %s", cfg->state_dir, deviceca_strerror(rc));
         return -1;
     }
     if (!users_have_admin(s->users))
@@ -315,6 +341,8 @@ static int start_services(struct services *s)
     s->dev.users = s->users;
     s->dev.authn = s->authn;
     s->dev.ipfilter = s->ipfilter;
+    s->dev.keystore = s->keystore;
+    s->dev.deviceca = s->deviceca;
     s->dev.request_restart = request_restart;
     s->dev.restart_arg = s;
     if (soapserver_start(&s->soap, cfg, &s->dev) != 0) {
@@ -500,9 +528,16 @@ int main(int argc, char **argv)
 
     int exit_code = 0;
     for (;;) {
-        int sig = sigwaitinfo(&sigs, NULL);
-        if (sig < 0)
+        /* Between signals, keep the device CA's server certificate in step
+         * with the host's addresses (no reboot needed when they change). */
+        struct timespec tick = { DEVICECA_REFRESH_S, 0 };
+        int sig = sigtimedwait(&sigs, NULL, &tick);
+        if (sig < 0) {
+            int changed = 0;
+            if (errno == EAGAIN && s.deviceca && deviceca_refresh(s.deviceca, &changed) == DEVICECA_OK && changed)
+                log_notice("security", "device addresses changed: new server certificate issued by the device CA");
             continue;
+        }
         if (sig == SIGTERM || sig == SIGINT) {
             log_notice("system", "stopping on signal %d", sig);
             break;

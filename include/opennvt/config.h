@@ -43,6 +43,8 @@ struct opennvt_config {
     int http_basic;                  /* HTTP Basic accepted, over TLS only */
     int digest_nonce_lifetime_s;
     int usernametoken_window_s;
+    char factory_dir[PATH_MAX];      /* read-only factory identity */
+    char device_ca_key[16];          /* EC-P256, EC-P384, RSA-3072 */
 };
 
 /* Fills cfg with the built-in defaults (state under a per-user directory). */

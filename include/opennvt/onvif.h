@@ -14,6 +14,8 @@ struct soap;
 struct netcfg;
 struct users;
 struct ipfilter;
+struct keystore;
+struct deviceca;
 
 struct onvif_device {
     const struct opennvt_config *cfg;
@@ -21,6 +23,8 @@ struct onvif_device {
     struct users *users;
     struct authn *authn;
     struct ipfilter *ipfilter;
+    struct keystore *keystore;
+    struct deviceca *deviceca;
     char uuid[DEVICEID_UUID_LEN + 1];
     char serial[CONFIG_STR_MAX];
     /* Asks the daemon to restart its services once the response is sent. */
@@ -72,5 +76,6 @@ const struct onvif_service *onvif_service_by_path(const char *path);
 #define ONVIF_VERSION_MINOR 12
 
 char *onvif_device_capabilities_xml(struct soap *soap);
+char *onvif_security_capabilities_xml(struct soap *soap);
 
 #endif

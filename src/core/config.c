@@ -13,7 +13,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
-enum setting_type { SET_INT, SET_BOOL, SET_STR, SET_LOGLEVEL };
+enum setting_type { SET_INT, SET_BOOL, SET_STR, SET_LOGLEVEL, SET_CHOICE };
 
 struct setting {
     const char *path;          /* section/name; "state-dir" has no section */
@@ -22,16 +22,18 @@ struct setting {
     size_t size;               /* for strings */
     long min, max;             /* for ints */
     const char *doc;
+    const char *choices;       /* SET_CHOICE: space-separated accepted values */
 };
 
-#define INT_SETTING(p, f, lo, hi, d) { p, SET_INT, offsetof(struct opennvt_config, f), 0, lo, hi, d }
-#define BOOL_SETTING(p, f, d) { p, SET_BOOL, offsetof(struct opennvt_config, f), 0, 0, 1, d }
-#define STR_SETTING(p, f, d) { p, SET_STR, offsetof(struct opennvt_config, f), sizeof(((struct opennvt_config *)0)->f), 0, 0, d }
+#define INT_SETTING(p, f, lo, hi, d) { p, SET_INT, offsetof(struct opennvt_config, f), 0, lo, hi, d, NULL }
+#define BOOL_SETTING(p, f, d) { p, SET_BOOL, offsetof(struct opennvt_config, f), 0, 0, 1, d, NULL }
+#define CHOICE_SETTING(p, f, c, d) { p, SET_CHOICE, offsetof(struct opennvt_config, f), sizeof(((struct opennvt_config *)0)->f), 0, 0, d, c }
+#define STR_SETTING(p, f, d) { p, SET_STR, offsetof(struct opennvt_config, f), sizeof(((struct opennvt_config *)0)->f), 0, 0, d, NULL }
 
 static const struct setting settings[] = {
     STR_SETTING("state-dir", state_dir, "directory for persistent state (created 0700)"),
     { "log/level", SET_LOGLEVEL, offsetof(struct opennvt_config, log_level), sizeof(((struct opennvt_config *)0)->log_level), 0, 0,
-      "crit, err, warning, notice, info or debug" },
+      "crit, err, warning, notice, info or debug", NULL },
     STR_SETTING("network/bind", bind, "listen address, IPv4 or IPv6; empty = all"),
     INT_SETTING("network/http-port", http_port, 0, 65535, "HTTP (SOAP) port; 0 = pick a free port"),
     BOOL_SETTING("discovery/enabled", discovery_enabled, "run the WS-Discovery listener"),
@@ -59,6 +61,9 @@ static const struct setting settings[] = {
     BOOL_SETTING("security/anonymous-media", anonymous_media, "let unauthenticated clients use READ_MEDIA operations (public viewing)"),
     BOOL_SETTING("security/http-basic", http_basic, "accept HTTP Basic authentication (only ever over TLS)"),
     INT_SETTING("security/digest-nonce-lifetime-s", digest_nonce_lifetime_s, 10, 3600, "HTTP Digest server nonce lifetime"),
+    STR_SETTING("security/factory-dir", factory_dir,
+                "read-only factory identity (identity.key, identity.crt, chain.pem), kept across factory resets"),
+    CHOICE_SETTING("security/device-ca-key", device_ca_key, "EC-P256 EC-P384 RSA-3072", "built-in device CA key type"),
     INT_SETTING("security/usernametoken-window-s", usernametoken_window_s, 5, 86400,
                 "WS-UsernameToken Created accepted this far from the device clock, each way"),
 };
@@ -102,6 +107,8 @@ void config_defaults(struct opennvt_config *cfg)
     cfg->http_basic = 0;
     cfg->digest_nonce_lifetime_s = 300;
     cfg->usernametoken_window_s = 300;
+    snprintf(cfg->factory_dir, sizeof cfg->factory_dir, "/etc/opennvt/factory");
+    snprintf(cfg->device_ca_key, sizeof cfg->device_ca_key, "EC-P256");
 }
 
 static const struct setting *find_setting(const char *path)
@@ -145,6 +152,22 @@ static int apply_value(struct opennvt_config *cfg, const struct setting *s, cons
             return -1;
         }
         return 0;
+    case SET_CHOICE: {
+        size_t n = strlen(value);
+        const char *c = s->choices;
+        while (*c) {
+            size_t k = strcspn(c, " ");
+            if (k == n && n > 0 && strncmp(c, value, n) == 0) {
+                memcpy(field, value, n + 1);
+                return 0;
+            }
+            c += k;
+            while (*c == ' ')
+                c++;
+        }
+        snprintf(why, whylen, "must be one of: %s", s->choices);
+        return -1;
+    }
     case SET_LOGLEVEL:
         if (log_level_from_name(value) < 0) {
             snprintf(why, whylen, "'%s' is not a log level (crit, err, warning, notice, info, debug)", value);
@@ -362,7 +385,10 @@ void config_write(const struct opennvt_config *cfg, FILE *out)
         else if (s->type == SET_BOOL)
             fprintf(out, "%s<!-- %s -->\n%s<%s>%s</%s>\n", indent, s->doc, indent, name,
                     *(const int *)field ? "true" : "false", name);
-        else {
+        else if (s->type == SET_CHOICE) {
+            fprintf(out, "%s<!-- %s (one of: %s) -->\n%s<%s>%s</%s>\n", indent, s->doc, s->choices, indent, name,
+                    field, name);
+        } else {
             fprintf(out, "%s<!-- %s -->\n%s<%s>", indent, s->doc, indent, name);
             write_escaped(out, field);
             fprintf(out, "</%s>\n", name);

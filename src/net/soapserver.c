@@ -5,6 +5,7 @@
  * ever busy with a request that has fully arrived. */
 #include "opennvt/soapserver.h"
 #include "opennvt/accesspolicy.h"
+#include "opennvt/deviceca.h"
 #include "opennvt/gate.h"
 #include "opennvt/httpframe.h"
 #include "opennvt/ipfilter.h"
@@ -537,10 +538,23 @@ static int fclose_deferred(struct soap *soap)
     return SOAP_OK;
 }
 
-/* GET: no resources are published over plain GET yet. */
-static int fget_not_found(struct soap *soap)
+/* GET serves the device CA certificate, without credentials (anyone may
+ * fetch what they are asked to trust); everything else is 404. */
+static int fget_resource(struct soap *soap)
 {
-    return soap_send_empty_response(soap, 404);
+    const struct onvif_request *req = onvif_request_of(soap);
+    int pem = !strcmp(soap->path, "/certs/device-ca.pem"), der = !strcmp(soap->path, "/certs/device-ca.der");
+    if (!req || !req->dev->deviceca || (!pem && !der))
+        return soap_send_empty_response(soap, 404);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int rc = pem ? deviceca_ca_pem(req->dev->deviceca, (char **)&data, &len) : deviceca_ca_der(req->dev->deviceca, &data, &len);
+    if (rc != DEVICECA_OK)
+        return soap_send_empty_response(soap, 500);
+    soap->http_content = pem ? "application/x-pem-file" : "application/pkix-cert";
+    rc = soap_response(soap, SOAP_FILE) || soap_send_raw(soap, (const char *)data, len) || soap_end_send(soap);
+    free(data);
+    return rc ? soap->error : SOAP_OK;
 }
 
 /* The fault body of a 401: ONVIF clients read ter:NotAuthorized from it. */
@@ -818,7 +832,7 @@ static struct soap *make_master(const struct opennvt_config *cfg)
     gsoap_fsend = soap->fsend;
     soap->fsend = fsend_counted;
     soap->fclose = fclose_deferred;
-    soap->fget = fget_not_found;
+    soap->fget = fget_resource;
     soap->recv_maxlength = (ULONG64)cfg->soap_max_request_bytes;
     soap->maxlevel = (unsigned int)cfg->soap_max_xml_depth;
     soap->maxoccurs = (size_t)cfg->soap_max_xml_occurs;

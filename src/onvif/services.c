@@ -9,6 +9,8 @@
 static const struct onvif_service services[] = {
     { "device", "http://www.onvif.org/ver10/device/wsdl", "/onvif/device_service",
       ONVIF_VERSION_MAJOR, ONVIF_VERSION_MINOR, onvif_device_capabilities_xml },
+    { "security", "http://www.onvif.org/ver10/advancedsecurity/wsdl", "/onvif/security_service",
+      ONVIF_VERSION_MAJOR, ONVIF_VERSION_MINOR, onvif_security_capabilities_xml },
 };
 
 const struct onvif_service *onvif_services(size_t *count)
