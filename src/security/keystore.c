@@ -11,6 +11,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#define KEYGEN_NICE 19
 #define AREA "keystore"
 /* Every certificate and CRL at X509UTIL_MAX_INPUT, base64, plus markup stays
  * below this; store() refuses (KEYSTORE_E_FULL) anything load() would not read. */
@@ -1477,6 +1481,11 @@ static void finish_generation(struct keystore *ks, const char *id, int ok, const
 
 static void *keygen_worker(void *arg)
 {
+    /* Lowest priority for this thread only (Linux: setpriority on the
+     * calling thread's id): a minutes-long RSA-4096 search must not take
+     * CPU from SOAP requests or video. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), KEYGEN_NICE) != 0)
+        log_debug("keystore", "key generation runs at normal priority");
     struct keygen_job *job = arg;
     struct keystore *ks = job->ks;
     EVP_PKEY *key = NULL;
