@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -1481,10 +1482,12 @@ static void finish_generation(struct keystore *ks, const char *id, int ok, const
 
 static void *keygen_worker(void *arg)
 {
-    /* Lowest priority for this thread only (Linux: setpriority on the
-     * calling thread's id): a minutes-long RSA-4096 search must not take
-     * CPU from SOAP requests or video. */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), KEYGEN_NICE) != 0)
+    /* SCHED_IDLE for this thread only: a long RSA-4096 prime search runs on
+     * otherwise idle CPU and never delays SOAP requests or video; nice 19
+     * where SCHED_IDLE is refused. */
+    struct sched_param idle = { .sched_priority = 0 };
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle) != 0 &&
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), KEYGEN_NICE) != 0)
         log_debug("keystore", "key generation runs at normal priority");
     struct keygen_job *job = arg;
     struct keystore *ks = job->ks;
