@@ -58,7 +58,9 @@ wsdl2h -c -O4 -P -x -t typemap.dat -o onvif.h.tmp "${wsdls[@]}" > wsdl2h.log 2>&
 # soap12.h must come before the built-in SOAP_ENV types wsdl2h emits, so it is
 # moved up beside the other imports.
 grep -q '^#import "wsa5.h"' onvif.h.tmp || { echo "generate: wsa5.h import not found" >&2; exit 1; }
-sed '/^#import "soap12.h"/d; /^#import "wsa5.h"/a #import "soap12.h"\n#import "wsse.h"\n#import "wsdd10.h"' onvif.h.tmp > onvif.h
+# onvif.xsd's xmime:contentType is xmlmime 2005/05; nothing imports that
+# prefix, so without this soapcpp2 would bind it to a placeholder namespace.
+sed '/^#import "soap12.h"/d; /^#import "wsa5.h"/a #import "soap12.h"\n#import "wsse.h"\n#import "wsdd10.h"\n//gsoap xmime schema namespace: http://www.w3.org/2005/05/xmlmime' onvif.h.tmp > onvif.h
 rm onvif.h.tmp
 soapcpp2 -2 -c -x -L -f300 -I"$out/import":/usr/share/gsoap/import:/usr/share/gsoap onvif.h > soapcpp2.log 2>&1 || { cat soapcpp2.log; exit 1; }
 rm -rf "$out/wsdl.tmp"

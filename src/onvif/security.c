@@ -493,19 +493,51 @@ int __tas__CreateSelfSignedCertificate(struct soap *soap, struct _tas__CreateSel
 
 /* ---- certificates ------------------------------------------------------------------- */
 
+/* Whether the key limit is what a failed upload ran into. */
+static int keys_full(struct soap *soap)
+{
+    struct keystore_key_info *keys;
+    size_t n, own = 0;
+    if (keystore_list_keys(ks_of(soap), &keys, &n) != KEYSTORE_OK)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        own += !keys[i].read_only;
+    free(keys);
+    return own >= KEYSTORE_MAX_KEYS;
+}
+
+/* Security: an upload outside its validity period is stored all the same
+ * (the device clock may be wrong); the device log says so. */
+static void note_validity(struct soap *soap, const char *cert_id)
+{
+    struct keystore_cert_info info;
+    time_t now = time(NULL);
+    if (keystore_cert_info(ks_of(soap), cert_id, &info) != KEYSTORE_OK)
+        return;
+    if (now > info.not_after)
+        log_warning("keystore", "%s: certificate %s stored, but it expired already", onvif_request_of(soap)->peer,
+                    cert_id);
+    else if (now < info.not_before)
+        log_warning("keystore", "%s: certificate %s stored, but it is not valid yet", onvif_request_of(soap)->peer,
+                    cert_id);
+}
+
 int __tas__UploadCertificate(struct soap *soap, struct _tas__UploadCertificate *req,
                              struct _tas__UploadCertificateResponse *resp)
 {
     if (!req->Certificate.__ptr || req->Certificate.__size <= 0)
         return missing_argument(soap, "No certificate given");
     char cert_id[KEYSTORE_ID_MAX], key_id[KEYSTORE_ID_MAX];
-    /* This WSDL version has no PrivateKeyRequired: a certificate without a
-     * matching key pair gets a public-key-only key, as Security specifies. */
-    int private_key_required = 0;
+    /* Without PrivateKeyRequired, a certificate with no matching key pair
+     * gets a public-key-only key, as Security specifies. */
+    int private_key_required = req->PrivateKeyRequired && *req->PrivateKeyRequired == xsd__boolean__true_;
     int rc = keystore_upload_cert(ks_of(soap), req->Certificate.__ptr, (size_t)req->Certificate.__size, req->Alias,
                                   req->KeyAlias, private_key_required, cert_id, key_id);
+    if (rc == KEYSTORE_E_FULL && keys_full(soap))
+        return keystore_fault(soap, rc, OBJ_KEY); /* no room for the public key that would have to be created */
     if (rc != KEYSTORE_OK)
         return keystore_fault(soap, rc, OBJ_CERT);
+    note_validity(soap, cert_id);
     resp->CertificateID = soap_strdup(soap, cert_id);
     resp->KeyID = soap_strdup(soap, key_id);
     return SOAP_OK;
