@@ -271,18 +271,23 @@ static int open_security(struct services *s)
         log_crit("system", "keystore in %s: %s", cfg->state_dir, keystore_strerror(rc));
         return -1;
     }
-    char ca_name[2 * CONFIG_STR_MAX + 32];
-    snprintf(ca_name, sizeof ca_name, "%s Device CA %s", cfg->manufacturer, s->dev.serial);
+    /* CN is at most 64 characters: shorten the manufacturer part to fit. */
+    char ca_name[64 + 1 + CONFIG_STR_MAX];
+    int fixed_len = (int)strlen(" Device CA ") + (int)strlen(s->dev.serial);
+    int room = 64 - fixed_len > 0 ? 64 - fixed_len : 0;
+    snprintf(ca_name, sizeof ca_name, "%.*s Device CA %s", room, cfg->manufacturer, s->dev.serial);
     struct deviceca_settings ca_settings = { .key_type = cfg->device_ca_key, .common_name = ca_name,
                                              .organization = cfg->manufacturer };
-    int changed = 0;
     rc = deviceca_open(&s->deviceca, cfg->state_dir, s->secretbox, &ca_settings);
-    if (rc == DEVICECA_OK)
-        rc = deviceca_refresh(s->deviceca, &changed);
     if (rc != DEVICECA_OK) {
         log_crit("system", "device CA in %s: %s", cfg->state_dir, deviceca_strerror(rc));
         return -1;
     }
+    /* A failed refresh keeps the certificate already issued: not fatal. */
+    int changed = 0;
+    rc = deviceca_refresh(s->deviceca, &changed);
+    if (rc != DEVICECA_OK)
+        log_err("security", "device CA could not renew the server certificate: %s", deviceca_strerror(rc));
     if (!users_have_admin(s->users))
         log_warning("auth", "no Administrator exists yet: create one with opennvtd --create-admin NAME%s",
                     cfg->first_admin_over_network ? " or an ONVIF CreateUsers request" : "");

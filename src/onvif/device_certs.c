@@ -241,27 +241,33 @@ int __tds__DeleteCertificates(struct soap *soap, struct _tds__DeleteCertificates
 {
     (void)resp;
     struct keystore *ks = ks_of(soap);
-    /* Resolve all first: an unknown ID changes nothing. */
-    char (*ids)[KEYSTORE_ID_MAX] = zalloc(soap, sizeof *ids * (size_t)(req->__sizeCertificateID > 0 ? req->__sizeCertificateID : 1));
+    int n = req->__sizeCertificateID;
+    /* Check everything first (known, not repeated, not in a certification
+     * path, not read-only), so a refused request deletes nothing. Keys stay:
+     * they may serve other certificates or the Security service. */
+    char (*ids)[KEYSTORE_ID_MAX] = zalloc(soap, sizeof *ids * (size_t)(n > 0 ? n : 1));
     if (!ids)
         return SOAP_EOM;
-    for (int i = 0; i < req->__sizeCertificateID; i++) {
-        int rc = resolve_cert(soap, req->CertificateID[i], ids[i]);
-        if (rc != KEYSTORE_OK)
-            return cert_fault(soap, rc);
-    }
-    for (int i = 0; i < req->__sizeCertificateID; i++) {
+    struct keystore_path_info *paths = NULL;
+    size_t n_paths = 0;
+    int rc = keystore_list_paths(ks, &paths, &n_paths);
+    for (int i = 0; rc == KEYSTORE_OK && i < n; i++) {
+        rc = resolve_cert(soap, req->CertificateID[i], ids[i]);
+        for (int j = 0; rc == KEYSTORE_OK && j < i; j++)
+            if (!strcmp(ids[i], ids[j]))
+                rc = KEYSTORE_E_NOT_FOUND;
         struct keystore_cert_info info;
-        int rc = keystore_cert_info(ks, ids[i], &info);
-        if (rc == KEYSTORE_OK)
-            rc = keystore_delete_cert(ks, ids[i]);
-        if (rc != KEYSTORE_OK)
-            return cert_fault(soap, rc);
-        /* The legacy model pairs a certificate with its key: drop the key
-         * too when nothing else uses it. */
-        (void)keystore_delete_key(ks, info.key_id);
+        if (rc == KEYSTORE_OK && keystore_cert_info(ks, ids[i], &info) == KEYSTORE_OK && info.read_only)
+            rc = KEYSTORE_E_READ_ONLY;
+        for (size_t p = 0; rc == KEYSTORE_OK && p < n_paths; p++)
+            for (size_t c = 0; c < paths[p].n_certs; c++)
+                if (!strcmp(paths[p].cert_ids[c], ids[i]))
+                    rc = KEYSTORE_E_REFERENCED;
     }
-    return SOAP_OK;
+    free(paths);
+    for (int i = 0; rc == KEYSTORE_OK && i < n; i++)
+        rc = keystore_delete_cert(ks, ids[i]);
+    return rc == KEYSTORE_OK ? SOAP_OK : cert_fault(soap, rc);
 }
 
 int __tds__GetPkcs10Request(struct soap *soap, struct _tds__GetPkcs10Request *req,
@@ -343,10 +349,20 @@ int __tds__LoadCertificateWithPrivateKey(struct soap *soap, struct _tds__LoadCer
         OPENSSL_cleanse(c->PrivateKey->Data.__ptr, (size_t)c->PrivateKey->Data.__size);
         if (rc != KEYSTORE_OK)
             return cert_fault(soap, rc);
+        /* On failure roll back only a key this request created: a key that
+         * already had a certificate (its private part was just added) stays. */
+        struct keystore_cert_info *certs = NULL;
+        size_t n_certs = 0;
+        int had_cert = 0;
+        if (keystore_list_certs(ks_of(soap), &certs, &n_certs) == KEYSTORE_OK)
+            for (size_t k = 0; k < n_certs; k++)
+                had_cert |= !strcmp(certs[k].key_id, key_id);
+        free(certs);
         struct tt__Certificate cert = { c->CertificateID, c->Certificate };
         rc = load_certificates(soap, &cert, 1, 1);
         if (rc != SOAP_OK) {
-            (void)keystore_delete_key(ks_of(soap), key_id);
+            if (!had_cert)
+                (void)keystore_delete_key(ks_of(soap), key_id);
             return rc;
         }
     }

@@ -13,7 +13,16 @@
 #include <string.h>
 #include <time.h>
 
-#define CERT_DEFAULT_DAYS 365
+/* Security, CreateSelfSignedCertificate: without notValidAfter the
+ * certificate has no well-defined expiration (RFC 5280 99991231235959Z). */
+#define CERT_NO_EXPIRY ((time_t)253402300799)
+
+/* The signature algorithms offered (capabilities) and accepted. */
+static const char *const signature_oids[] = {
+    "1.2.840.113549.1.1.11", "1.2.840.113549.1.1.12", "1.2.840.113549.1.1.13",
+    "1.2.840.10045.4.3.2", "1.2.840.10045.4.3.3", "1.2.840.10045.4.3.4",
+};
+
 
 static void *zalloc(struct soap *soap, size_t n)
 {
@@ -35,6 +44,8 @@ static struct keystore *ks_of(struct soap *soap)
 {
     return onvif_request_of(soap)->dev->keystore;
 }
+
+static int keys_full(struct soap *soap);
 
 /* What an error means for the object kind an operation is about. */
 enum object_kind { OBJ_KEY, OBJ_CERT, OBJ_PATH, OBJ_PASSPHRASE, OBJ_CRL };
@@ -93,19 +104,15 @@ static char *duration_of(struct soap *soap, int seconds)
 
 static struct tas__Capabilities *security_capabilities(struct soap *soap)
 {
-    static const char *const sig_oids[] = {
-        "1.2.840.113549.1.1.11", "1.2.840.113549.1.1.12", "1.2.840.113549.1.1.13",
-        "1.2.840.10045.4.3.2", "1.2.840.10045.4.3.3", "1.2.840.10045.4.3.4",
-    };
     struct tas__Capabilities *c = zalloc(soap, sizeof *c);
     struct tas__KeystoreCapabilities *k = zalloc(soap, sizeof *k);
     if (!c || !k)
         return NULL;
     c->KeystoreCapabilities = k;
-    size_t n = sizeof sig_oids / sizeof sig_oids[0];
+    size_t n = sizeof signature_oids / sizeof signature_oids[0];
     k->SignatureAlgorithms = zalloc(soap, sizeof *k->SignatureAlgorithms * n);
     for (size_t i = 0; k->SignatureAlgorithms && i < n; i++)
-        k->SignatureAlgorithms[i].algorithm = (char *)sig_oids[i];
+        k->SignatureAlgorithms[i].algorithm = (char *)signature_oids[i];
     k->__sizeSignatureAlgorithms = k->SignatureAlgorithms ? (int)n : 0;
     char num[16];
 #define COUNT(field, v) (snprintf(num, sizeof num, "%d", (v)), k->field = soap_strdup(soap, num))
@@ -244,6 +251,8 @@ int __tas__UploadCertificateWithPrivateKeyInPKCS12(struct soap *soap,
         return keystore_fault(soap, rc, OBJ_PASSPHRASE);
     if (rc == KEYSTORE_E_BAD_INPUT)
         return keystore_fault(soap, rc, OBJ_PATH); /* BadPKCS12File */
+    if (rc == KEYSTORE_E_FULL)
+        return keystore_fault(soap, rc, keys_full(soap) ? OBJ_KEY : OBJ_CERT);
     if (rc != KEYSTORE_OK)
         return keystore_fault(soap, rc, OBJ_KEY);
     resp->CertificationPathID = soap_strdup(soap, path_id);
@@ -378,10 +387,17 @@ static int signing_key(struct soap *soap, const char *key_id, EVP_PKEY **key)
 
 static int digest_for(struct soap *soap, const struct tas__AlgorithmIdentifier *alg, EVP_PKEY *key, const EVP_MD **md)
 {
-    if (x509util_signature_digest(alg ? alg->algorithm : NULL, key, md) == X509UTIL_OK)
+    const char *oid = alg ? alg->algorithm : NULL;
+    if (x509util_signature_digest(oid, key, md) == X509UTIL_OK)
         return SOAP_OK;
+    int known = 0;
+    for (size_t i = 0; oid && i < sizeof signature_oids / sizeof signature_oids[0]; i++)
+        known |= !strcmp(oid, signature_oids[i]);
+    if (!known)
+        return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:UnsupportedSignatureAlgorithm",
+                                  "Supported: sha256/384/512WithRSAEncryption, ecdsa-with-SHA256/384/512");
     return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:KeySignatureAlgorithmMismatch",
-                              "Signature algorithm unknown or not usable with this key");
+                              "The signature algorithm does not fit this key");
 }
 
 /* X509v3Extension CSR attributes (e.g. subjectAltName 2.5.29.17) pass through. */
@@ -449,7 +465,7 @@ int __tas__CreateSelfSignedCertificate(struct soap *soap, struct _tas__CreateSel
         return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:UnsupportedX509Version", "Only X.509 version 3");
     time_t now = time(NULL);
     time_t not_before = req->notValidBefore ? *req->notValidBefore : now;
-    time_t not_after = req->notValidAfter ? *req->notValidAfter : not_before + (time_t)CERT_DEFAULT_DAYS * 86400;
+    time_t not_after = req->notValidAfter ? *req->notValidAfter : CERT_NO_EXPIRY;
     if (not_after <= not_before)
         return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:InvalidDateTime", "notValidAfter must follow notValidBefore");
     X509_NAME *subject = NULL;
@@ -677,6 +693,8 @@ int __tas__UploadPassphrase(struct soap *soap, struct _tas__UploadPassphrase *re
     char id[KEYSTORE_ID_MAX];
     int rc = keystore_upload_passphrase(ks_of(soap), req->Passphrase, req->PassphraseAlias, id);
     OPENSSL_cleanse(req->Passphrase, strlen(req->Passphrase));
+    if (rc == KEYSTORE_E_PASSPHRASE)
+        return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:BadPassphrase", "Passphrase too long");
     if (rc != KEYSTORE_OK)
         return keystore_fault(soap, rc, OBJ_PASSPHRASE);
     resp->PassphraseID = soap_strdup(soap, id);
