@@ -1072,8 +1072,51 @@ static int load_factory_ref(xmlNode *n, struct ks_state *st)
 
 /* Cross references of a loaded state: each certificate parses and carries
  * its key's public key; each path names stored certificates. */
+static int is_factory_id(const char *id)
+{
+    return strncmp(id, "FACTORY-", 8) == 0;
+}
+
+/* The factory identity can change or vanish between starts (re-provisioned,
+ * unreadable): user objects that pointed at a factory object that is no
+ * longer there are dropped with a warning instead of refusing the keystore.
+ * Dropping a certificate can orphan a path, so this repeats to a fixpoint. */
+static void drop_dangling_factory_links(struct ks_state *st)
+{
+    int dropped;
+    do {
+        dropped = 0;
+        for (size_t i = 0; i < st->n_certs; i++) {
+            struct cert_rec *c = &st->certs[i];
+            if (c->read_only || !is_factory_id(c->key_id) || find_key(st, c->key_id))
+                continue;
+            log_warning(AREA, "certificate %s dropped: factory key %s is gone", c->id, c->key_id);
+            free(c->der.p);
+            memmove(c, c + 1, (st->n_certs - i - 1) * sizeof *c);
+            st->n_certs--;
+            i--;
+            dropped = 1;
+        }
+        for (size_t i = 0; i < st->n_paths; i++) {
+            struct path_rec *p = &st->paths[i];
+            int missing = 0;
+            for (size_t k = 0; k < p->n; k++)
+                missing |= !find_cert(st, p->cert_ids[k]) &&
+                            (is_factory_id(p->cert_ids[k]) || dropped);
+            if (!missing)
+                continue;
+            log_warning(AREA, "certification path %s dropped: a factory certificate in it is gone", p->id);
+            memmove(p, p + 1, (st->n_paths - i - 1) * sizeof *p);
+            st->n_paths--;
+            i--;
+            dropped = 1;
+        }
+    } while (dropped);
+}
+
 static int check_links(struct ks_state *st)
 {
+    drop_dangling_factory_links(st);
     for (size_t i = 0; i < st->n_certs; i++) {
         struct cert_rec *c = &st->certs[i];
         if (c->read_only)

@@ -1520,11 +1520,13 @@ static void test_factory_identity_is_read_only(void **state)
     assert_int_equal(keystore_cert_info(fx->ks, rc_id, &ci), KEYSTORE_OK);
     assert_string_equal(ci.key_id, "FACTORY-KEY");
 
-    /* No factory dir: no factory objects (the user's objects referring to
-     * them would dangle, so drop those first). */
-    assert_int_equal(keystore_delete_path(fx->ks, pid), KEYSTORE_OK);
-    assert_int_equal(keystore_delete_cert(fx->ks, rc_id), KEYSTORE_OK);
+    /* Regression: the factory identity gone (re-provisioned, unreadable)
+     * while user objects refer to it once made the keystore unloadable;
+     * those objects are dropped instead and everything else stays. */
     reopen(fx);
+    assert_int_equal(keystore_cert_info(fx->ks, rc_id, &ci), KEYSTORE_E_NOT_FOUND);
+    assert_int_equal(keystore_path_info(fx->ks, pid, &pi), KEYSTORE_E_NOT_FOUND);
+    assert_int_equal(key_info(fx, own).read_only, 0);
     assert_int_equal(keystore_key_info(fx->ks, "FACTORY-KEY", &info), KEYSTORE_E_NOT_FOUND);
     assert_int_equal(n_keys(fx), 1);
     char missing[PATH_MAX];
