@@ -78,6 +78,7 @@ static void usage(FILE *out)
             "  --state-dir DIR       persistent state directory (created 0700)\n"
             "  --bind ADDR           listen address, IPv4 or IPv6 (default: all)\n"
             "  --http-port N         HTTP/SOAP port, 0 = pick a free port\n"
+            "  --https-port N        HTTPS (SOAP over TLS) port, 0 = pick a free port\n"
             "  --discovery-port N    WS-Discovery UDP port (default 3702), 0 = pick a free port\n"
             "  --log-level LEVEL     crit, err, warning, notice, info or debug\n"
             "  --foreground          stay in the foreground (default: detach)\n"
@@ -101,12 +102,13 @@ static int add_override(struct daemon_opts *o, const char *path, const char *val
 
 static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
-    enum { OPT_CONFIG = 256, OPT_STATE, OPT_BIND, OPT_HTTP, OPT_DISC, OPT_LOG, OPT_FG, OPT_PORTS, OPT_PRINT, OPT_CREATE_ADMIN, OPT_HELP, OPT_VERSION };
+    enum { OPT_CONFIG = 256, OPT_STATE, OPT_BIND, OPT_HTTP, OPT_HTTPS, OPT_DISC, OPT_LOG, OPT_FG, OPT_PORTS, OPT_PRINT, OPT_CREATE_ADMIN, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
         { "config", required_argument, NULL, OPT_CONFIG },
         { "state-dir", required_argument, NULL, OPT_STATE },
         { "bind", required_argument, NULL, OPT_BIND },
         { "http-port", required_argument, NULL, OPT_HTTP },
+        { "https-port", required_argument, NULL, OPT_HTTPS },
         { "discovery-port", required_argument, NULL, OPT_DISC },
         { "log-level", required_argument, NULL, OPT_LOG },
         { "foreground", no_argument, NULL, OPT_FG },
@@ -125,6 +127,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
         case OPT_STATE: add_override(o, "state-dir", optarg); break;
         case OPT_BIND: add_override(o, "network/bind", optarg); break;
         case OPT_HTTP: add_override(o, "network/http-port", optarg); break;
+        case OPT_HTTPS: add_override(o, "network/https-port", optarg); break;
         case OPT_DISC: add_override(o, "discovery/port", optarg); break;
         case OPT_LOG: add_override(o, "log/level", optarg); break;
         case OPT_FG: o->foreground = 1; break;
@@ -185,6 +188,8 @@ static int write_ports_file(const char *path, const struct services *s)
 {
     char buf[128];
     int n = snprintf(buf, sizeof buf, "http=%d\n", soapserver_port(s->soap));
+    if (soapserver_https_port(s->soap) > 0)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "https=%d\n", soapserver_https_port(s->soap));
     if (s->discovery)
         n += snprintf(buf + n, sizeof buf - (size_t)n, "discovery=%d\n", discovery_port(s->discovery));
     int rc = atomicfile_write(path, buf, (size_t)n, 0644);
@@ -381,6 +386,8 @@ static void pin_ports(struct services *s, struct opennvt_config *next)
 {
     if (next->http_port == 0 && s->soap)
         next->http_port = soapserver_port(s->soap);
+    if (next->https_port == 0 && s->soap && soapserver_https_port(s->soap) > 0)
+        next->https_port = soapserver_https_port(s->soap);
     if (next->discovery_port == 0 && s->discovery)
         next->discovery_port = discovery_port(s->discovery);
 }

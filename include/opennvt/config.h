@@ -14,6 +14,8 @@ struct opennvt_config {
 
     char bind[CONFIG_STR_MAX];   /* empty: all addresses, IPv4 and IPv6 */
     int http_port;
+    int https_enabled;           /* HTTPS (the same SOAP service over TLS) on/off */
+    int https_port;
 
     int discovery_enabled;       /* WS-Discovery listener on/off */
     int discovery_port;          /* 3702 on a real network */

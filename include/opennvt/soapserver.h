@@ -10,12 +10,17 @@
 
 struct soapserver;
 
-/* Binds cfg->bind:cfg->http_port (port 0 picks a free one) and starts the loop
- * and workers. Returns 0, or -errno with a message logged. */
+/* Binds cfg->bind:cfg->http_port (port 0 picks a free one) and, when
+ * cfg->https_enabled and the device CA has a server identity, the same service
+ * over TLS on cfg->https_port; starts the loop and workers. Returns 0, or
+ * -errno with a message logged. */
 int soapserver_start(struct soapserver **out, const struct opennvt_config *cfg, struct onvif_device *dev);
 
 /* The bound port. */
 int soapserver_port(const struct soapserver *srv);
+
+/* The bound HTTPS port, or 0 when HTTPS is not running. */
+int soapserver_https_port(const struct soapserver *srv);
 
 /* Stops accepting, closes every connection, joins the threads, frees. */
 void soapserver_stop(struct soapserver *srv);

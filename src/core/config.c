@@ -36,6 +36,8 @@ static const struct setting settings[] = {
       "crit, err, warning, notice, info or debug", NULL },
     STR_SETTING("network/bind", bind, "listen address, IPv4 or IPv6; empty = all"),
     INT_SETTING("network/http-port", http_port, 0, 65535, "HTTP (SOAP) port; 0 = pick a free port"),
+    BOOL_SETTING("network/https-enabled", https_enabled, "serve the SOAP service over TLS too (HTTPS)"),
+    INT_SETTING("network/https-port", https_port, 0, 65535, "HTTPS (SOAP over TLS) port; 0 = pick a free port"),
     BOOL_SETTING("discovery/enabled", discovery_enabled, "run the WS-Discovery listener"),
     INT_SETTING("discovery/port", discovery_port, 0, 65535, "WS-Discovery UDP port (3702); 0 = pick a free port"),
     STR_SETTING("discovery/multicast-interface", discovery_multicast_if, "interface for multicast Hello/Bye; empty = system default"),
@@ -84,6 +86,8 @@ void config_defaults(struct opennvt_config *cfg)
         snprintf(cfg->state_dir, sizeof cfg->state_dir, "/tmp/opennvt-%ld", (long)geteuid());
     snprintf(cfg->log_level, sizeof cfg->log_level, "info");
     cfg->http_port = geteuid() == 0 ? 80 : 8080;
+    cfg->https_enabled = 1;
+    cfg->https_port = geteuid() == 0 ? 443 : 8443;
     cfg->discovery_enabled = 1;
     cfg->discovery_port = 3702;
     snprintf(cfg->manufacturer, sizeof cfg->manufacturer, "OpenNVT");

@@ -2,7 +2,10 @@
  * request until it is complete (bounded by httpframe); complete requests go to
  * a fixed pool of gSOAP workers, which parse from memory and write the
  * response; keep-alive connections then return to the loop. A worker is only
- * ever busy with a request that has fully arrived. */
+ * ever busy with a request that has fully arrived. HTTPS is the same service
+ * on a second set of listening sockets: the loop drives a non-blocking
+ * OpenSSL handshake, then reads through SSL_read into the same framing; every
+ * write (worker responses, error replies) goes through conn_write. */
 #include "opennvt/soapserver.h"
 #include "opennvt/accesspolicy.h"
 #include "opennvt/deviceca.h"
@@ -14,6 +17,8 @@
 #include "soapH.h"
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +26,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,7 +43,7 @@ extern struct Namespace namespaces[];
 #define READ_CHUNK 16384
 #define MAX_LISTENERS 2
 
-enum conn_state { CONN_READING, CONN_QUEUED, CONN_SERVING, CONN_LINGERING };
+enum conn_state { CONN_HANDSHAKE, CONN_READING, CONN_QUEUED, CONN_SERVING, CONN_LINGERING };
 
 struct conn {
     int fd;
@@ -50,6 +56,10 @@ struct conn {
     int64_t deadline_ms;          /* request or idle deadline */
     int64_t request_started_ms;   /* 0 while idle */
     int close_after;              /* worker decided to close */
+    SSL *ssl;                     /* TLS connections only */
+    int tls_dead;                 /* fatal TLS error: no close_notify */
+    int tls_shut;                 /* close_notify already sent */
+    uint32_t events;              /* what the loop waits for in epoll */
     struct sockaddr_storage peer;
     struct sockaddr_storage local;
     char peer_text[64];
@@ -65,6 +75,10 @@ struct soapserver {
     int listen_fd[MAX_LISTENERS];
     int n_listen;
     int port;
+    int tls_listen_fd[MAX_LISTENERS];
+    int n_tls_listen;
+    int https_port;               /* 0: HTTPS not running */
+    SSL_CTX *tls_ctx;
     int epfd;
     int wake_fd;                  /* eventfd: returns from workers, shutdown */
     volatile int stopping;
@@ -142,10 +156,11 @@ static int bound_port(int fd)
                                    : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
-static int open_listeners(struct soapserver *srv)
+/* Opens the listening socket(s) for one port, with the bind address rules
+ * shared by HTTP and HTTPS; stores them in fds and the bound port in *bound. */
+static int open_listeners(struct soapserver *srv, int port, int *fds, int *n_fds, int *bound)
 {
     const char *bind_addr = srv->cfg->bind;
-    int port = srv->cfg->http_port;
     if (bind_addr[0]) {
         struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE, .ai_socktype = SOCK_STREAM };
         struct addrinfo *ai;
@@ -162,7 +177,7 @@ static int open_listeners(struct soapserver *srv)
             log_err("soap", "cannot listen on %s port %d: %s", bind_addr, port, strerror(-fd));
             return fd;
         }
-        srv->listen_fd[srv->n_listen++] = fd;
+        fds[(*n_fds)++] = fd;
     } else {
         /* All addresses: one dual-stack socket, or IPv4 only where IPv6 is off. */
         struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT, .sin6_port = htons((uint16_t)port) };
@@ -175,9 +190,9 @@ static int open_listeners(struct soapserver *srv)
             log_err("soap", "cannot listen on port %d: %s", port, strerror(-fd));
             return fd;
         }
-        srv->listen_fd[srv->n_listen++] = fd;
+        fds[(*n_fds)++] = fd;
     }
-    srv->port = bound_port(srv->listen_fd[0]);
+    *bound = bound_port(fds[0]);
     return 0;
 }
 
@@ -192,6 +207,14 @@ static void conn_unlink_and_free(struct soapserver *srv, struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     srv->n_conns--;
+    if (c->ssl) {
+        if (!c->tls_dead && !c->tls_shut && SSL_is_init_finished(c->ssl)) {
+            ERR_clear_error();
+            SSL_shutdown(c->ssl); /* best effort close_notify; never waits */
+        }
+        SSL_free(c->ssl);
+        ERR_clear_error();
+    }
     if (c->fd >= 0) {
         epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
@@ -205,6 +228,13 @@ static void conn_unlink_and_free(struct soapserver *srv, struct conn *c)
  * drain briefly before the real close. */
 static void linger_close(struct soapserver *srv, struct conn *c)
 {
+    (void)srv;
+    if (c->ssl && !c->tls_dead && !c->tls_shut && SSL_is_init_finished(c->ssl)) {
+        ERR_clear_error();
+        SSL_shutdown(c->ssl);
+        ERR_clear_error();
+        c->tls_shut = 1;
+    }
     shutdown(c->fd, SHUT_WR);
     c->state = CONN_LINGERING;
     c->len = 0;
@@ -227,15 +257,65 @@ static void drain(struct soapserver *srv, struct conn *c)
     }
 }
 
-static void send_all_best_effort(int fd, const char *p, size_t n)
+/* The one way bytes leave for a client: send() on plain connections,
+ * SSL_write() on TLS ones, waiting for the socket at most until deadline_ms
+ * (0: never wait, for the loop thread). Only the thread that owns the
+ * connection at the time calls it (the loop, or the worker serving it), so an
+ * SSL is never used concurrently. Returns 0 when everything was written. */
+static int conn_write(struct conn *c, const char *p, size_t n, int64_t deadline_ms)
 {
     while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w <= 0)
-            return;
-        p += w;
-        n -= (size_t)w;
+        short wait_for;
+        if (c->ssl) {
+            if (c->tls_dead || c->tls_shut)
+                return -1;
+            ERR_clear_error();
+            int w = SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+            if (w > 0) {
+                p += w;
+                n -= (size_t)w;
+                continue;
+            }
+            int e = SSL_get_error(c->ssl, w);
+            if (e == SSL_ERROR_WANT_WRITE)
+                wait_for = POLLOUT;
+            else if (e == SSL_ERROR_WANT_READ)
+                wait_for = POLLIN;
+            else {
+                c->tls_dead = 1;
+                ERR_clear_error();
+                return -1;
+            }
+        } else {
+            ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (w > 0) {
+                p += w;
+                n -= (size_t)w;
+                continue;
+            }
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                wait_for = POLLOUT;
+            else
+                return -1;
+        }
+        int64_t left = deadline_ms - now_ms();
+        if (left <= 0)
+            return -1;
+        struct pollfd pfd = { .fd = c->fd, .events = wait_for };
+        int r = poll(&pfd, 1, left > 1000 ? 1000 : (int)left);
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (r > 0 && (pfd.revents & (POLLERR | POLLNVAL)))
+            return -1;
     }
+    return 0;
+}
+
+static void send_all_best_effort(struct conn *c, const char *p, size_t n)
+{
+    conn_write(c, p, n, 0);
 }
 
 static void reply_status_and_close(struct soapserver *srv, struct conn *c, int status, const char *reason,
@@ -246,8 +326,8 @@ static void reply_status_and_close(struct soapserver *srv, struct conn *c, int s
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n"
                      "%sConnection: close\r\n\r\n%s\n",
                      status, reason, strlen(reason) + 1, extra_header ? extra_header : "", reason);
-    send_all_best_effort(c->fd, msg, (size_t)n);
-    log_info("soap", "%s: HTTP %d %s", c->peer_text, status, reason);
+    send_all_best_effort(c, msg, (size_t)n);
+    log_info("soap", "%s: HTTP %d %s%s", c->peer_text, status, reason, c->ssl ? " (TLS)" : "");
     linger_close(srv, c);
 }
 
@@ -267,7 +347,61 @@ static int count_peer_conns(struct soapserver *srv, const struct sockaddr_storag
     return n;
 }
 
-static void accept_all(struct soapserver *srv, int lfd)
+/* Changes what epoll waits for on a connection (TLS may need to write while
+ * reading, or read while handshaking). */
+static int conn_wait_for(struct soapserver *srv, struct conn *c, uint32_t events)
+{
+    if (c->events == events)
+        return 0;
+    struct epoll_event ev = { .events = events | EPOLLRDHUP, .data.ptr = c };
+    if (epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0)
+        return -1;
+    c->events = events;
+    return 0;
+}
+
+static const char *tls_error_text(int ssl_error)
+{
+    unsigned long e = ERR_peek_last_error();
+    if (e) {
+        const char *r = ERR_reason_error_string(e);
+        return r ? r : "TLS error";
+    }
+    return ssl_error == SSL_ERROR_SYSCALL ? "connection closed" : "TLS error";
+}
+
+static void read_conn(struct soapserver *srv, struct conn *c);
+
+/* Drives the server handshake as far as the socket allows. */
+static void handshake_conn(struct soapserver *srv, struct conn *c)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        log_debug("soap", "%s: TLS handshake done: %s %s%s", c->peer_text, SSL_get_version(c->ssl),
+                  SSL_get_cipher_name(c->ssl), SSL_session_reused(c->ssl) ? " (resumed)" : "");
+        c->state = CONN_READING;
+        c->deadline_ms = now_ms() + srv->cfg->soap_idle_timeout_ms;
+        if (conn_wait_for(srv, c, EPOLLIN) != 0) {
+            conn_unlink_and_free(srv, c);
+            return;
+        }
+        read_conn(srv, c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        if (conn_wait_for(srv, c, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT) != 0)
+            conn_unlink_and_free(srv, c);
+        return;
+    }
+    log_info("soap", "%s: TLS handshake failed: %s", c->peer_text, tls_error_text(e));
+    c->tls_dead = 1;
+    ERR_clear_error();
+    conn_unlink_and_free(srv, c);
+}
+
+static void accept_all(struct soapserver *srv, int lfd, int tls)
 {
     for (;;) {
         struct sockaddr_storage peer;
@@ -294,6 +428,17 @@ static void accept_all(struct soapserver *srv, int lfd)
         }
         c->fd = fd;
         c->peer = peer;
+        if (tls) {
+            c->ssl = SSL_new(srv->tls_ctx);
+            if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+                SSL_free(c->ssl);
+                ERR_clear_error();
+                free(c);
+                close(fd);
+                continue;
+            }
+            SSL_set_accept_state(c->ssl);
+        }
         socklen_t llen = sizeof c->local;
         getsockname(fd, (struct sockaddr *)&c->local, &llen);
         int pport;
@@ -308,16 +453,21 @@ static void accept_all(struct soapserver *srv, int lfd)
             srv->conns->prev = c;
         srv->conns = c;
         srv->n_conns++;
-        c->state = CONN_READING;
-        c->deadline_ms = now_ms() + srv->cfg->soap_idle_timeout_ms;
-        if (srv->n_conns > srv->cfg->soap_max_connections) {
-            reply_status_and_close(srv, c, 503, "Service Unavailable", "Retry-After: 1\r\n");
+        c->state = tls ? CONN_HANDSHAKE : CONN_READING;
+        /* A handshake must finish within the time allowed for a request. */
+        c->deadline_ms = now_ms() + (tls ? srv->cfg->soap_recv_timeout_ms : srv->cfg->soap_idle_timeout_ms);
+        if (srv->n_conns > srv->cfg->soap_max_connections ||
+            count_peer_conns(srv, &peer) > srv->cfg->soap_max_connections_per_ip) {
+            if (tls) {
+                /* No HTTP status can be said before the handshake: just close. */
+                log_info("soap", "%s: too many connections, TLS connection closed", c->peer_text);
+                conn_unlink_and_free(srv, c);
+            } else {
+                reply_status_and_close(srv, c, 503, "Service Unavailable", "Retry-After: 1\r\n");
+            }
             continue;
         }
-        if (count_peer_conns(srv, &peer) > srv->cfg->soap_max_connections_per_ip) {
-            reply_status_and_close(srv, c, 503, "Service Unavailable", "Retry-After: 1\r\n");
-            continue;
-        }
+        c->events = EPOLLIN;
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
         if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
             conn_unlink_and_free(srv, c);
@@ -355,7 +505,7 @@ static void examine_buffer(struct soapserver *srv, struct conn *c)
     } else if (r == HTTPFRAME_NEED_BODY) {
         if (c->frame.expect_continue && !c->continue_sent) {
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            send_all_best_effort(c->fd, cont, sizeof cont - 1);
+            send_all_best_effort(c, cont, sizeof cont - 1);
             c->continue_sent = 1;
         }
     } else if (r < 0) {
@@ -384,6 +534,31 @@ static void read_conn(struct soapserver *srv, struct conn *c)
             }
             c->buf = nb;
             c->cap = ncap;
+        }
+        if (c->ssl) {
+            size_t room = c->cap - c->len;
+            ERR_clear_error();
+            int r = SSL_read(c->ssl, c->buf + c->len, room > INT32_MAX ? INT32_MAX : (int)room);
+            if (r > 0) {
+                c->len += (size_t)r;
+                continue;
+            }
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                if (conn_wait_for(srv, c, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT) != 0) {
+                    conn_unlink_and_free(srv, c);
+                    return;
+                }
+                break;
+            }
+            /* close_notify, EOF or a TLS error: a half-sent request is dropped. */
+            if (e != SSL_ERROR_ZERO_RETURN) {
+                log_debug("soap", "%s: TLS connection ended: %s", c->peer_text, tls_error_text(e));
+                c->tls_dead = 1;
+            }
+            ERR_clear_error();
+            conn_unlink_and_free(srv, c);
+            return;
         }
         ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
         if (n > 0) {
@@ -422,12 +597,17 @@ static void take_returns(struct soapserver *srv)
         c->request_started_ms = 0;
         c->state = CONN_READING;
         c->deadline_ms = now_ms() + srv->cfg->soap_idle_timeout_ms;
+        c->events = EPOLLIN;
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
         if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
             conn_unlink_and_free(srv, c);
             continue;
         }
-        examine_buffer(srv, c);
+        /* Decrypted bytes already inside the SSL never wake epoll. */
+        if (c->ssl && SSL_has_pending(c->ssl))
+            read_conn(srv, c);
+        else
+            examine_buffer(srv, c);
     }
 }
 
@@ -438,6 +618,9 @@ static void expire_conns(struct soapserver *srv)
     while (c) {
         struct conn *next = c->next;
         if (c->state == CONN_LINGERING && now >= c->deadline_ms) {
+            conn_unlink_and_free(srv, c);
+        } else if (c->state == CONN_HANDSHAKE && now >= c->deadline_ms) {
+            log_info("soap", "%s: TLS handshake timed out, closing", c->peer_text);
             conn_unlink_and_free(srv, c);
         } else if (c->state == CONN_READING && now >= c->deadline_ms) {
             if (c->request_started_ms)
@@ -463,10 +646,14 @@ static void *loop_main(void *arg)
                 if (read(srv->wake_fd, &v, sizeof v) < 0) { /* nothing to do */ }
                 take_returns(srv);
             } else if (p == &srv->listen_fd[0] || p == &srv->listen_fd[1]) {
-                accept_all(srv, *(int *)p);
+                accept_all(srv, *(int *)p, 0);
+            } else if (p == &srv->tls_listen_fd[0] || p == &srv->tls_listen_fd[1]) {
+                accept_all(srv, *(int *)p, 1);
             } else {
                 struct conn *c = p;
-                if (c->state == CONN_READING)
+                if (c->state == CONN_HANDSHAKE)
+                    handshake_conn(srv, c);
+                else if (c->state == CONN_READING)
                     read_conn(srv, c);
                 else if (c->state == CONN_LINGERING)
                     drain(srv, c);
@@ -488,17 +675,22 @@ struct worker_io {
     size_t pos;
     int close_requested;
     size_t sent;
+    int64_t send_deadline_ms;     /* the whole response must leave by then */
 };
 
 static int (*gsoap_fsend)(struct soap *, const char *, size_t);
 
-/* Counts what gSOAP writes, so a request never ends without a response. */
+/* Writes gSOAP's output through conn_write (plain or TLS) and counts it, so a
+ * request never ends without a response. */
 static int fsend_counted(struct soap *soap, const char *s, size_t n)
 {
     struct worker_io *io = soap->data[0];
-    if (io)
-        io->sent += n;
-    return gsoap_fsend(soap, s, n);
+    if (!io)
+        return gsoap_fsend(soap, s, n);
+    io->sent += n;
+    if (conn_write(io->conn, s, n, io->send_deadline_ms) != 0)
+        return soap->error = SOAP_EOF;
+    return SOAP_OK;
 }
 
 static int is_soap_media_type(const char *t)
@@ -511,7 +703,7 @@ static void reply_simple(struct worker_io *io, int status, const char *reason, c
     char msg[256];
     int n = snprintf(msg, sizeof msg, "HTTP/1.1 %d %s\r\n%sContent-Length: 0\r\n%s\r\n", status, reason,
                      extra ? extra : "", io->close_requested ? "Connection: close\r\n" : "");
-    send_all_best_effort(io->conn->fd, msg, (size_t)n);
+    conn_write(io->conn, msg, (size_t)n, io->send_deadline_ms);
     io->sent += (size_t)n;
 }
 
@@ -575,8 +767,8 @@ static void reply_challenge(struct soapserver *srv, struct worker_io *io, int st
                      "HTTP/1.1 401 Unauthorized\r\n%sContent-Type: application/soap+xml; charset=utf-8\r\n"
                      "Content-Length: %zu\r\n%s\r\n",
                      challenge, sizeof unauthorized_fault - 1, io->close_requested ? "Connection: close\r\n" : "");
-    send_all_best_effort(io->conn->fd, head, (size_t)n);
-    send_all_best_effort(io->conn->fd, unauthorized_fault, sizeof unauthorized_fault - 1);
+    if (conn_write(io->conn, head, (size_t)n, io->send_deadline_ms) == 0)
+        conn_write(io->conn, unauthorized_fault, sizeof unauthorized_fault - 1, io->send_deadline_ms);
     io->sent += (size_t)n + sizeof unauthorized_fault - 1;
 }
 
@@ -696,12 +888,12 @@ static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
         c->close_after = 1;
         return;
     }
-    struct onvif_request req = { .dev = srv->dev, .local_port = c->local_port, .tls = 0 };
+    struct onvif_request req = { .dev = srv->dev, .local_port = c->local_port, .tls = c->ssl != NULL };
     snprintf(req.local_host, sizeof req.local_host, "%s", c->local_host);
     snprintf(req.peer, sizeof req.peer, "%s", c->peer_text);
     req.peer_addr = c->peer;
     req.principal.level = USER_LEVEL_ANONYMOUS;
-    struct worker_io io = { .conn = c, .pos = 0 };
+    struct worker_io io = { .conn = c, .pos = 0, .send_deadline_ms = now_ms() + srv->cfg->soap_send_timeout_ms };
 
     soap->user = &req;
     soap->data[0] = &io;
@@ -774,7 +966,7 @@ static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
             reply_simple(&io, 400, "Bad Request", NULL);
         }
     }
-    if (soap->error == SOAP_EOF || soap->error == SOAP_TCP_ERROR)
+    if (soap->error == SOAP_EOF || soap->error == SOAP_TCP_ERROR || c->tls_dead)
         io.close_requested = 1;
     c->close_after = io.close_requested || last;
     /* Requests carry credentials (Authorization, UsernameToken, CreateUsers
@@ -843,6 +1035,96 @@ static struct soap *make_master(const struct opennvt_config *cfg)
     return soap;
 }
 
+/* ---- TLS ------------------------------------------------------------------------ */
+
+/* The certificate is chosen per handshake, not fixed in the SSL_CTX: the
+ * device CA re-issues the server certificate when the addresses change, and
+ * new handshakes must present the current one at once while established
+ * connections keep theirs. So one SSL_CTX lives as long as the server and
+ * this callback loads the current identity into each SSL. */
+static int tls_cert_cb(SSL *ssl, void *arg)
+{
+    struct soapserver *srv = arg;
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    STACK_OF(X509) *chain = NULL;
+    if (!srv->dev->deviceca || deviceca_server_identity(srv->dev->deviceca, &key, &cert, &chain) != DEVICECA_OK || !key || !cert) {
+        log_err("soap", "TLS handshake: the device CA has no server certificate");
+        EVP_PKEY_free(key);
+        X509_free(cert);
+        sk_X509_pop_free(chain, X509_free);
+        return 0;
+    }
+    int ok = SSL_use_certificate(ssl, cert) == 1 && SSL_use_PrivateKey(ssl, key) == 1 && SSL_clear_chain_certs(ssl) == 1;
+    for (int i = 0; ok && chain && i < sk_X509_num(chain); i++)
+        ok = SSL_add1_chain_cert(ssl, sk_X509_value(chain, i)) == 1;
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    sk_X509_pop_free(chain, X509_free);
+    if (!ok)
+        log_err("soap", "TLS handshake: cannot use the server certificate");
+    return ok;
+}
+
+/* TLS 1.2 and 1.3 only; for 1.2 only ECDHE with AEAD ciphers; no
+ * compression, no renegotiation; server-side session resumption. */
+static SSL_CTX *make_tls_ctx(struct soapserver *srv)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return NULL;
+    static const unsigned char sid_ctx[] = "opennvt-soap";
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 || SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1 ||
+        SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1) != 1) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_set_timeout(ctx, 300);
+    SSL_CTX_set_cert_cb(ctx, tls_cert_cb, srv);
+    return ctx;
+}
+
+/* HTTPS is an addition to HTTP: when it cannot start (no certificate, port
+ * taken) the device stays reachable over HTTP and the reason is logged. */
+static void start_https(struct soapserver *srv)
+{
+    const struct opennvt_config *cfg = srv->cfg;
+    if (!cfg->https_enabled)
+        return;
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    STACK_OF(X509) *chain = NULL;
+    int have = srv->dev->deviceca && deviceca_server_identity(srv->dev->deviceca, &key, &cert, &chain) == DEVICECA_OK && key && cert;
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    sk_X509_pop_free(chain, X509_free);
+    if (!have) {
+        log_err("soap", "HTTPS is not started: no server certificate is available");
+        return;
+    }
+    srv->tls_ctx = make_tls_ctx(srv);
+    if (!srv->tls_ctx) {
+        log_err("soap", "HTTPS is not started: cannot set up TLS");
+        ERR_clear_error();
+        return;
+    }
+    int port = 0;
+    if (open_listeners(srv, cfg->https_port, srv->tls_listen_fd, &srv->n_tls_listen, &port) != 0) {
+        log_err("soap", "HTTPS is not started: cannot listen on port %d", cfg->https_port);
+        for (int i = 0; i < srv->n_tls_listen; i++)
+            close(srv->tls_listen_fd[i]);
+        srv->n_tls_listen = 0;
+        SSL_CTX_free(srv->tls_ctx);
+        srv->tls_ctx = NULL;
+        return;
+    }
+    srv->https_port = port;
+}
+
 int soapserver_start(struct soapserver **out, const struct opennvt_config *cfg, struct onvif_device *dev)
 {
     *out = NULL;
@@ -855,9 +1137,10 @@ int soapserver_start(struct soapserver **out, const struct opennvt_config *cfg, 
     srv->wake_fd = -1;
     pthread_mutex_init(&srv->qlock, NULL);
     pthread_cond_init(&srv->qcond, NULL);
-    int rc = open_listeners(srv);
+    int rc = open_listeners(srv, cfg->http_port, srv->listen_fd, &srv->n_listen, &srv->port);
     if (rc != 0)
         goto fail;
+    start_https(srv);
     srv->epfd = epoll_create1(EPOLL_CLOEXEC);
     srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     srv->master = make_master(cfg);
@@ -870,6 +1153,10 @@ int soapserver_start(struct soapserver **out, const struct opennvt_config *cfg, 
     for (int i = 0; i < srv->n_listen; i++) {
         struct epoll_event lev = { .events = EPOLLIN, .data.ptr = &srv->listen_fd[i] };
         epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->listen_fd[i], &lev);
+    }
+    for (int i = 0; i < srv->n_tls_listen; i++) {
+        struct epoll_event lev = { .events = EPOLLIN, .data.ptr = &srv->tls_listen_fd[i] };
+        epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->tls_listen_fd[i], &lev);
     }
     srv->workers = calloc((size_t)cfg->soap_workers, sizeof *srv->workers);
     if (!srv->workers) {
@@ -892,11 +1179,17 @@ int soapserver_start(struct soapserver **out, const struct opennvt_config *cfg, 
     }
     log_notice("soap", "listening on %s port %d with %d workers", cfg->bind[0] ? cfg->bind : "all addresses",
                srv->port, srv->n_workers);
+    if (srv->https_port)
+        log_notice("soap", "HTTPS listening on %s port %d (TLS 1.2/1.3, device CA certificate)",
+                   cfg->bind[0] ? cfg->bind : "all addresses", srv->https_port);
     *out = srv;
     return 0;
 fail:
     for (int i = 0; i < srv->n_listen; i++)
         close(srv->listen_fd[i]);
+    for (int i = 0; i < srv->n_tls_listen; i++)
+        close(srv->tls_listen_fd[i]);
+    SSL_CTX_free(srv->tls_ctx);
     if (srv->epfd >= 0)
         close(srv->epfd);
     if (srv->wake_fd >= 0)
@@ -911,6 +1204,11 @@ fail:
 int soapserver_port(const struct soapserver *srv)
 {
     return srv->port;
+}
+
+int soapserver_https_port(const struct soapserver *srv)
+{
+    return srv ? srv->https_port : 0;
 }
 
 void soapserver_stop(struct soapserver *srv)
@@ -935,6 +1233,9 @@ void soapserver_stop(struct soapserver *srv)
         conn_unlink_and_free(srv, srv->conns);
     for (int i = 0; i < srv->n_listen; i++)
         close(srv->listen_fd[i]);
+    for (int i = 0; i < srv->n_tls_listen; i++)
+        close(srv->tls_listen_fd[i]);
+    SSL_CTX_free(srv->tls_ctx);
     close(srv->epfd);
     close(srv->wake_fd);
     soap_free(srv->master);
