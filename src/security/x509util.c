@@ -33,6 +33,14 @@
  * an uploaded key or PKCS#12 cannot pin a worker for minutes. OpenSSL and
  * common tools use 2048..600000. */
 #define PBE_ITER_MAX 1000000L
+/* And all the derivations one input asks for together (a PKCS#12's MAC,
+ * encrypted parts and shrouded keys) may not exceed this. */
+#define PBE_ITER_BUDGET 2000000L
+/* A PKCS#12 may hold at most this many parts (authenticated safe contents)
+ * and bags, nested safeContents bags included, nested this deep. */
+#define P12_MAX_PARTS 16
+#define P12_MAX_BAGS 64
+#define P12_MAX_DEPTH 4
 /* 0000-01-01 is not useful; 1950 is where UTCTime starts. 9999-12-31T23:59:59Z
  * is the RFC 5280 "no well-defined expiration" value. */
 #define TIME_MIN ((time_t)-631152000)
@@ -800,49 +808,125 @@ int x509util_parse_crl(const unsigned char *buf, size_t len, X509_CRL **out)
     return X509UTIL_OK;
 }
 
-/* The iteration count a PBE AlgorithmIdentifier asks for (PBES2/PBKDF2 or a
- * PKCS#5 v1 / PKCS#12 PBE), 0 when it names no iteration count (scrypt,
- * whose memory OpenSSL bounds), -1 when unparsable. */
-static long pbe_iterations(const X509_ALGOR *alg)
+/* --- password-based encryption costs -------------------------------------
+ * Only schemes whose cost is a bounded number of iterations are accepted:
+ * PBES2 with PBKDF2 (HMAC with SHA-1 or SHA-2 as PRF), and the PKCS#12 PBE
+ * schemes (pbeWithSHAAnd*). scrypt (OpenSSL bounds its memory, not its time:
+ * N=16384, r=8, p=8192 pins a CPU for minutes), PKCS#5 v1 and anything
+ * unknown are refused as malformed. Every derivation an input asks for is
+ * charged against one budget before it runs, so many cheap-looking items
+ * cannot add up to an expensive input either. */
+
+struct pbe_budget {
+    long left;            /* iterations still allowed */
+};
+
+static int known_digest_nid(int nid)
 {
-    const ASN1_OBJECT *aobj;
-    int ptype;
-    const void *pval;
-    X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
-    if (ptype != V_ASN1_SEQUENCE || !alg->parameter)
-        return -1;
-    if (OBJ_obj2nid(aobj) == NID_pbes2) {
-        PBE2PARAM *p2 = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), alg->parameter);
-        if (!p2)
-            return -1;
-        long iter = 0;
-        if (OBJ_obj2nid(p2->keyfunc->algorithm) == NID_id_pbkdf2) {
-            PBKDF2PARAM *kdf = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), p2->keyfunc->parameter);
-            iter = kdf ? ASN1_INTEGER_get(kdf->iter) : -1;
-            PBKDF2PARAM_free(kdf);
-        }
-        PBE2PARAM_free(p2);
-        return iter;
+    switch (nid) {
+    case NID_sha1:
+    case NID_sha224:
+    case NID_sha256:
+    case NID_sha384:
+    case NID_sha512:
+    case NID_sha512_224:
+    case NID_sha512_256:
+        return 1;
     }
-    PBEPARAM *pbe = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBEPARAM), alg->parameter);
-    long iter = pbe ? ASN1_INTEGER_get(pbe->iter) : -1;
-    PBEPARAM_free(pbe);
+    return 0;
+}
+
+static int known_prf_nid(int nid)
+{
+    switch (nid) {
+    case NID_hmacWithSHA1:
+    case NID_hmacWithSHA224:
+    case NID_hmacWithSHA256:
+    case NID_hmacWithSHA384:
+    case NID_hmacWithSHA512:
+    case NID_hmacWithSHA512_224:
+    case NID_hmacWithSHA512_256:
+        return 1;
+    }
+    return 0;
+}
+
+static int pkcs12_pbe_nid(int nid)
+{
+    switch (nid) {
+    case NID_pbe_WithSHA1And128BitRC4:
+    case NID_pbe_WithSHA1And40BitRC4:
+    case NID_pbe_WithSHA1And3_Key_TripleDES_CBC:
+    case NID_pbe_WithSHA1And2_Key_TripleDES_CBC:
+    case NID_pbe_WithSHA1And128BitRC2_CBC:
+    case NID_pbe_WithSHA1And40BitRC2_CBC:
+        return 1;
+    }
+    return 0;
+}
+
+/* The iteration count of a PBKDF2 AlgorithmIdentifier, or -1 when it is not
+ * PBKDF2 with a known PRF and an ordinary salt and key length. */
+static long pbkdf2_iterations(const X509_ALGOR *kdf_alg)
+{
+    if (!kdf_alg || OBJ_obj2nid(kdf_alg->algorithm) != NID_id_pbkdf2 || !kdf_alg->parameter ||
+        kdf_alg->parameter->type != V_ASN1_SEQUENCE)
+        return -1;
+    PBKDF2PARAM *kdf = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), kdf_alg->parameter);
+    long iter = -1;
+    if (kdf && kdf->salt && kdf->salt->type == V_ASN1_OCTET_STRING &&
+        (!kdf->prf || known_prf_nid(OBJ_obj2nid(kdf->prf->algorithm)))) {
+        long keylen = kdf->keylength ? ASN1_INTEGER_get(kdf->keylength) : 0;
+        if (!kdf->keylength || (keylen >= 1 && keylen <= EVP_MAX_KEY_LENGTH))
+            iter = ASN1_INTEGER_get(kdf->iter);
+    }
+    PBKDF2PARAM_free(kdf);
     return iter;
 }
 
-static int pbe_acceptable(const X509_ALGOR *alg)
+/* The iteration count an encryption AlgorithmIdentifier asks for, or -1 when
+ * the scheme is not accepted, its parameters do not parse, or the count is
+ * outside 1..PBE_ITER_MAX. */
+static long pbe_iterations(const X509_ALGOR *alg)
 {
-    long iter = pbe_iterations(alg);
-    return iter >= 0 && iter <= PBE_ITER_MAX;
+    if (!alg || !alg->algorithm || !alg->parameter || alg->parameter->type != V_ASN1_SEQUENCE)
+        return -1;
+    int nid = OBJ_obj2nid(alg->algorithm);
+    long iter = -1;
+    if (nid == NID_pbes2) {
+        PBE2PARAM *p2 = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), alg->parameter);
+        if (p2 && p2->encryption && p2->encryption->algorithm && EVP_get_cipherbyobj(p2->encryption->algorithm))
+            iter = pbkdf2_iterations(p2->keyfunc);
+        PBE2PARAM_free(p2);
+    } else if (pkcs12_pbe_nid(nid)) {
+        PBEPARAM *pbe = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBEPARAM), alg->parameter);
+        if (pbe && pbe->iter)
+            iter = ASN1_INTEGER_get(pbe->iter);
+        PBEPARAM_free(pbe);
+    }
+    return iter >= 1 && iter <= PBE_ITER_MAX ? iter : -1;
 }
 
-/* Key from an EncryptedPrivateKeyInfo: E_PASSPHRASE when none is given or it
- * does not decrypt. */
+/* Charges one derivation with alg's iteration count; E_MALFORMED when the
+ * scheme is refused or the budget would be exceeded. */
+static int pbe_charge(const X509_ALGOR *alg, struct pbe_budget *b)
+{
+    long iter = pbe_iterations(alg);
+    if (iter < 0 || iter > b->left)
+        return X509UTIL_E_MALFORMED;
+    b->left -= iter;
+    return X509UTIL_OK;
+}
+
+/* Key from an EncryptedPrivateKeyInfo: E_MALFORMED when its scheme or cost
+ * is refused, E_PASSPHRASE when no passphrase is given or it does not
+ * decrypt. */
 static int decrypt_p8(const X509_SIG *sig, const char *passphrase, EVP_PKEY **out)
 {
     const X509_ALGOR *alg;
     X509_SIG_get0(sig, &alg, NULL);
-    if (!pbe_acceptable(alg))
+    struct pbe_budget budget = { PBE_ITER_BUDGET };
+    if (pbe_charge(alg, &budget) != X509UTIL_OK)
         return X509UTIL_E_MALFORMED;
     if (!passphrase)
         return X509UTIL_E_PASSPHRASE;
@@ -964,41 +1048,208 @@ int x509util_parse_pkcs8(const unsigned char *buf, size_t len, const char *passp
     return X509UTIL_OK;
 }
 
-/* Refuses PKCS#12 whose MAC or encryption asks for an excessive number of
- * iterations; unreadable parts are left for PKCS12_parse to refuse. */
-static int pkcs12_costs_acceptable(PKCS12 *p12)
+/* --- PKCS#12 --------------------------------------------------------------
+ * Walked here rather than by PKCS12_parse, so that every derivation is
+ * costed before it runs (the MAC, each encrypted part, each shrouded key bag,
+ * nested safeContents included) and each runs once. The result is what
+ * PKCS12_parse gives: the first key found, the first certificate matching it,
+ * the other X.509 certificates as the chain. */
+
+struct p12_walk {
+    struct pbe_budget budget;
+    int bags;                 /* bags seen, nested ones included */
+};
+
+/* Charges the MAC derivation for each verification attempt. */
+static int p12_charge_mac(const PKCS12 *p12, int attempts, struct pbe_budget *b)
 {
+    const X509_ALGOR *macalg = NULL;
     const ASN1_INTEGER *mac_iter = NULL;
-    if (PKCS12_mac_present(p12)) {
-        PKCS12_get0_mac(NULL, NULL, NULL, &mac_iter, p12);
-        if (mac_iter && ASN1_INTEGER_get(mac_iter) > PBE_ITER_MAX)
-            return 0;
+    PKCS12_get0_mac(NULL, &macalg, NULL, &mac_iter, p12);
+    if (!macalg || !known_digest_nid(OBJ_obj2nid(macalg->algorithm)))
+        return X509UTIL_E_MALFORMED;
+    long iter = mac_iter ? ASN1_INTEGER_get(mac_iter) : 1;   /* DEFAULT 1 */
+    if (iter < 1 || iter > PBE_ITER_MAX)
+        return X509UTIL_E_MALFORMED;
+    for (int i = 0; i < attempts; i++) {
+        if (iter > b->left)
+            return X509UTIL_E_MALFORMED;
+        b->left -= iter;
     }
-    STACK_OF(PKCS7) *safes = PKCS12_unpack_authsafes(p12);
-    if (!safes)
-        return 1;
-    int ok = 1;
-    for (int i = 0; ok && i < sk_PKCS7_num(safes); i++) {
-        PKCS7 *p7 = sk_PKCS7_value(safes, i);
-        int nid = OBJ_obj2nid(p7->type);
-        if (nid == NID_pkcs7_encrypted) {
-            if (!p7->d.encrypted || !p7->d.encrypted->enc_data || !pbe_acceptable(p7->d.encrypted->enc_data->algorithm))
-                ok = 0;
-        } else if (nid == NID_pkcs7_data) {
-            STACK_OF(PKCS12_SAFEBAG) *bags = PKCS12_unpack_p7data(p7);
-            for (int k = 0; ok && bags && k < sk_PKCS12_SAFEBAG_num(bags); k++) {
-                const PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, k);
-                if (PKCS12_SAFEBAG_get_nid(bag) == NID_pkcs8ShroudedKeyBag) {
-                    const X509_ALGOR *alg;
-                    X509_SIG_get0(PKCS12_SAFEBAG_get0_pkcs8(bag), &alg, NULL);
-                    ok = pbe_acceptable(alg);
+    return X509UTIL_OK;
+}
+
+/* Counts the bags (bounded in number and nesting) and charges every
+ * shrouded key bag, before anything is decrypted. depth is 1 for a part's
+ * own bags. */
+static int p12_check_bags(const STACK_OF(PKCS12_SAFEBAG) *bags, int depth, struct p12_walk *w)
+{
+    if (!bags || depth > P12_MAX_DEPTH)
+        return X509UTIL_E_MALFORMED;
+    for (int i = 0; i < sk_PKCS12_SAFEBAG_num(bags); i++) {
+        if (++w->bags > P12_MAX_BAGS)
+            return X509UTIL_E_MALFORMED;
+        const PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, i);
+        int rc = X509UTIL_OK;
+        switch (PKCS12_SAFEBAG_get_nid(bag)) {
+        case NID_pkcs8ShroudedKeyBag: {
+            const X509_SIG *sig = PKCS12_SAFEBAG_get0_pkcs8(bag);
+            const X509_ALGOR *alg = NULL;
+            if (!sig)
+                return X509UTIL_E_MALFORMED;
+            X509_SIG_get0(sig, &alg, NULL);
+            rc = pbe_charge(alg, &w->budget);
+            break;
+        }
+        case NID_safeContentsBag:
+            rc = p12_check_bags(PKCS12_SAFEBAG_get0_safes(bag), depth + 1, w);
+            break;
+        }
+        if (rc != X509UTIL_OK)
+            return rc;
+    }
+    return X509UTIL_OK;
+}
+
+/* Takes the first key and every X.509 certificate from already-checked
+ * bags. undecryptable: what a shrouded key that does not decrypt means. */
+static int p12_collect_bags(const STACK_OF(PKCS12_SAFEBAG) *bags, const char *pass, int passlen, int undecryptable,
+                            EVP_PKEY **key, STACK_OF(X509) *certs)
+{
+    for (int i = 0; i < sk_PKCS12_SAFEBAG_num(bags); i++) {
+        const PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, i);
+        int rc = X509UTIL_OK;
+        switch (PKCS12_SAFEBAG_get_nid(bag)) {
+        case NID_keyBag:
+            if (!*key) {
+                const PKCS8_PRIV_KEY_INFO *p8 = PKCS12_SAFEBAG_get0_p8inf(bag);
+                *key = p8 ? EVP_PKCS82PKEY(p8) : NULL;
+                if (!*key)
+                    rc = X509UTIL_E_MALFORMED;
+            }
+            break;
+        case NID_pkcs8ShroudedKeyBag:
+            if (!*key) {
+                PKCS8_PRIV_KEY_INFO *p8 = PKCS12_decrypt_skey(bag, pass, passlen);
+                if (!p8)
+                    return undecryptable;
+                *key = EVP_PKCS82PKEY(p8);
+                PKCS8_PRIV_KEY_INFO_free(p8);
+                if (!*key)
+                    rc = X509UTIL_E_MALFORMED;
+            }
+            break;
+        case NID_certBag:
+            if (PKCS12_SAFEBAG_get_bag_nid(bag) == NID_x509Certificate) {
+                X509 *x = PKCS12_SAFEBAG_get1_cert(bag);
+                if (!x)
+                    rc = X509UTIL_E_MALFORMED;
+                else if (!sk_X509_push(certs, x)) {
+                    X509_free(x);
+                    rc = X509UTIL_E_NOMEM;
                 }
             }
-            sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+            break;
+        case NID_safeContentsBag:
+            rc = p12_collect_bags(PKCS12_SAFEBAG_get0_safes(bag), pass, passlen, undecryptable, key, certs);
+            break;
+        }
+        if (rc != X509UTIL_OK)
+            return rc;
+    }
+    return X509UTIL_OK;
+}
+
+/* The key, the certificate matching it and the others, with every cost
+ * checked first. */
+static int p12_read(PKCS12 *p12, const char *pass, EVP_PKEY **key, X509 **cert, STACK_OF(X509) **others)
+{
+    struct p12_walk w = { { PBE_ITER_BUDGET }, 0 };
+    STACK_OF(PKCS12_SAFEBAG) *part_bags[P12_MAX_PARTS] = { NULL };
+    STACK_OF(PKCS7) *safes = NULL;
+    STACK_OF(X509) *certs = NULL;
+    int has_mac = PKCS12_mac_present(p12), n_parts = 0, rc = X509UTIL_OK;
+    /* An empty passphrase may have been applied as "" or as absent: two MAC attempts. */
+    if (has_mac)
+        rc = p12_charge_mac(p12, pass[0] ? 1 : 2, &w.budget);
+
+    /* What is visible without the passphrase: the parts, the cost of the
+     * encrypted ones, and the bags of the plain ones. */
+    if (rc == X509UTIL_OK && !(safes = PKCS12_unpack_authsafes(p12)))
+        rc = X509UTIL_E_MALFORMED;
+    if (rc == X509UTIL_OK && ((n_parts = sk_PKCS7_num(safes)) < 0 || n_parts > P12_MAX_PARTS))
+        rc = X509UTIL_E_MALFORMED;
+    for (int i = 0; rc == X509UTIL_OK && i < n_parts; i++) {
+        PKCS7 *p7 = sk_PKCS7_value(safes, i);
+        switch (OBJ_obj2nid(p7->type)) {
+        case NID_pkcs7_data:
+            part_bags[i] = PKCS12_unpack_p7data(p7);
+            rc = p12_check_bags(part_bags[i], 1, &w);
+            break;
+        case NID_pkcs7_encrypted:
+            rc = p7->d.encrypted && p7->d.encrypted->enc_data
+                     ? pbe_charge(p7->d.encrypted->enc_data->algorithm, &w.budget)
+                     : X509UTIL_E_MALFORMED;
+            break;
+        default:
+            break;    /* enveloped (public-key privacy) parts are skipped, as PKCS12_parse does */
         }
     }
+
+    /* The passphrase, as PKCS12_parse would apply it. */
+    const char *use = pass;
+    int use_len = -1;
+    if (rc == X509UTIL_OK && has_mac) {
+        if (PKCS12_verify_mac(p12, pass, -1) == 1) {
+            /* as given */
+        } else if (!pass[0] && PKCS12_verify_mac(p12, NULL, 0) == 1) {
+            use = NULL;
+            use_len = 0;
+        } else {
+            rc = X509UTIL_E_PASSPHRASE;
+        }
+    } else if (rc == X509UTIL_OK && !pass[0]) {
+        use = NULL;
+        use_len = 0;
+    } else if (rc == X509UTIL_OK) {
+        /* PKCS12_parse insists on a MAC whenever a passphrase is given. */
+        rc = X509UTIL_E_PASSPHRASE;
+    }
+    /* Without a MAC, a part or key that does not decrypt is the passphrase's fault. */
+    int undecryptable = has_mac ? X509UTIL_E_MALFORMED : X509UTIL_E_PASSPHRASE;
+
+    /* The encrypted parts, and the cost of what they hold, before any key bag is opened. */
+    for (int i = 0; rc == X509UTIL_OK && i < n_parts; i++) {
+        PKCS7 *p7 = sk_PKCS7_value(safes, i);
+        if (OBJ_obj2nid(p7->type) != NID_pkcs7_encrypted)
+            continue;
+        part_bags[i] = PKCS12_unpack_p7encdata(p7, use, use_len);
+        rc = part_bags[i] ? p12_check_bags(part_bags[i], 1, &w) : undecryptable;
+    }
+
+    if (rc == X509UTIL_OK && !(certs = sk_X509_new_null()))
+        rc = X509UTIL_E_NOMEM;
+    for (int i = 0; rc == X509UTIL_OK && i < n_parts; i++)
+        if (part_bags[i])
+            rc = p12_collect_bags(part_bags[i], use, use_len, undecryptable, key, certs);
+    if (rc == X509UTIL_OK && !(*others = sk_X509_new_null()))
+        rc = X509UTIL_E_NOMEM;
+    X509 *x;
+    while (rc == X509UTIL_OK && (x = sk_X509_shift(certs)) != NULL) {
+        if (*key && !*cert && X509_check_private_key(x, *key) == 1) {
+            *cert = x;
+        } else if (!sk_X509_push(*others, x)) {
+            X509_free(x);
+            rc = X509UTIL_E_NOMEM;
+        }
+    }
+    ERR_clear_error();   /* the non-matching certificates' check failures */
+
+    sk_X509_pop_free(certs, X509_free);
+    for (int i = 0; i < n_parts && i < P12_MAX_PARTS; i++)
+        sk_PKCS12_SAFEBAG_pop_free(part_bags[i], PKCS12_SAFEBAG_free);
     sk_PKCS7_pop_free(safes, PKCS7_free);
-    return ok;
+    return rc;
 }
 
 int x509util_parse_pkcs12(const unsigned char *buf, size_t len, const char *passphrase, EVP_PKEY **key,
@@ -1019,20 +1270,10 @@ int x509util_parse_pkcs12(const unsigned char *buf, size_t len, const char *pass
         PKCS12_free(p12);
         return fail(X509UTIL_E_MALFORMED);
     }
-    const char *pass = passphrase ? passphrase : "";
-    if (!pkcs12_costs_acceptable(p12)) {
-        rc = X509UTIL_E_MALFORMED;
-    } else if (PKCS12_mac_present(p12)) {
-        /* An empty passphrase may have been applied as "" or as absent. */
-        int mac_ok = PKCS12_verify_mac(p12, pass, -1) == 1 || (pass[0] == '\0' && PKCS12_verify_mac(p12, NULL, 0) == 1);
-        if (!mac_ok)
-            rc = X509UTIL_E_PASSPHRASE;
-    }
     EVP_PKEY *k = NULL;
     X509 *c = NULL;
     STACK_OF(X509) *ca = NULL;
-    if (rc == X509UTIL_OK && !PKCS12_parse(p12, pass, &k, &c, &ca))
-        rc = PKCS12_mac_present(p12) ? X509UTIL_E_MALFORMED : X509UTIL_E_PASSPHRASE;
+    rc = p12_read(p12, passphrase ? passphrase : "", &k, &c, &ca);
     PKCS12_free(p12);
     if (rc == X509UTIL_OK && (!k || !c))
         rc = X509UTIL_E_MALFORMED;
@@ -1040,8 +1281,6 @@ int x509util_parse_pkcs12(const unsigned char *buf, size_t len, const char *pass
         rc = X509UTIL_E_KEY;
     if (rc == X509UTIL_OK && X509_check_private_key(c, k) != 1)
         rc = X509UTIL_E_MISMATCH;
-    if (rc == X509UTIL_OK && chain && !ca && !(ca = sk_X509_new_null()))
-        rc = X509UTIL_E_NOMEM;
     if (rc != X509UTIL_OK) {
         EVP_PKEY_free(k);
         X509_free(c);

@@ -1283,6 +1283,510 @@ static void test_parse_pkcs12(void **state)
     EVP_PKEY_free(leaf_key);
 }
 
+/* --- password-based encryption costs ------------------------------------ */
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* An EncryptedPrivateKeyInfo with alg (taken over) and bogus ciphertext, DER. */
+static unsigned char *sig_with_alg(X509_ALGOR *alg, size_t *len)
+{
+    assert_non_null(alg);
+    X509_SIG *sig = X509_SIG_new();
+    X509_ALGOR *a = NULL;
+    ASN1_OCTET_STRING *digest = NULL;
+    X509_SIG_getm(sig, &a, &digest);
+    assert_int_equal(X509_ALGOR_copy(a, alg), 1);
+    static const unsigned char junk[32] = { 9, 8, 7 };
+    assert_int_equal(ASN1_OCTET_STRING_set(digest, junk, sizeof junk), 1);
+    unsigned char *der = NULL;
+    int n = i2d_X509_SIG(sig, &der);
+    assert_true(n > 0);
+    X509_SIG_free(sig);
+    X509_ALGOR_free(alg);
+    *len = (size_t)n;
+    return der;
+}
+
+/* parse_pkcs8 refuses (with want_rc) in well under 2 seconds. */
+static void expect_key_rc_quickly(const unsigned char *buf, size_t len, const char *pass, int want_rc)
+{
+    double t0 = seconds_now();
+    expect_key_rc(buf, len, pass, want_rc);
+    double took = seconds_now() - t0;
+    if (took >= 2.0)
+        fail_msg("refusal took %.2f s", took);
+}
+
+static void test_pkcs8_pbe_schemes(void **state)
+{
+    (void)state;
+    unsigned char salt[16] = { 4, 5, 6 }, iv[16] = { 0 };
+    size_t len = 0;
+    unsigned char *der;
+
+    /* scrypt, with parameters that would pin a CPU for minutes: refused at once. */
+    der = sig_with_alg(PKCS5_pbe2_set_scrypt(EVP_aes_256_cbc(), salt, sizeof salt, iv, 16384, 8, 8192), &len);
+    expect_key_rc_quickly(der, len, "pw", X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+    /* Also with cheap parameters: the scheme itself is refused. */
+    der = sig_with_alg(PKCS5_pbe2_set_scrypt(EVP_aes_256_cbc(), salt, sizeof salt, iv, 1024, 8, 1), &len);
+    expect_key_rc_quickly(der, len, "pw", X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+    /* PKCS#5 v1 PBE. */
+    der = sig_with_alg(PKCS5_pbe_set(NID_pbeWithMD5AndDES_CBC, 2048, salt, 8), &len);
+    expect_key_rc_quickly(der, len, "pw", X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+    /* PBKDF2 with an unusual PRF. */
+    der = sig_with_alg(PKCS5_pbe2_set_iv(EVP_aes_256_cbc(), 2048, salt, sizeof salt, NULL, NID_hmacWithMD5), &len);
+    expect_key_rc_quickly(der, len, "pw", X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+    /* No encryption scheme at all (a digest OID with PBE-like parameters). */
+    X509_ALGOR *bogus = PKCS5_pbe_set(NID_pbe_WithSHA1And3_Key_TripleDES_CBC, 2048, salt, 8);
+    assert_non_null(bogus);
+    ASN1_OBJECT_free(bogus->algorithm);
+    bogus->algorithm = OBJ_nid2obj(NID_sha256);
+    der = sig_with_alg(bogus, &len);
+    expect_key_rc_quickly(der, len, "pw", X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+    /* A zero iteration count (PKCS5_pbe_set would make 0 the default). */
+    PBEPARAM *pp = PBEPARAM_new();
+    assert_non_null(pp);
+    assert_int_equal(ASN1_INTEGER_set(pp->iter, 0), 1);
+    assert_int_equal(ASN1_OCTET_STRING_set(pp->salt, salt, 8), 1);
+    X509_ALGOR *zero = X509_ALGOR_new();
+    ASN1_STRING *packed = ASN1_item_pack(pp, ASN1_ITEM_rptr(PBEPARAM), NULL);
+    assert_non_null(packed);
+    assert_int_equal(X509_ALGOR_set0(zero, OBJ_nid2obj(NID_pbe_WithSHA1And3_Key_TripleDES_CBC), V_ASN1_SEQUENCE,
+                                     packed),
+                     1);
+    PBEPARAM_free(pp);
+    der = sig_with_alg(zero, &len);
+    expect_key_rc_quickly(der, len, "pw", X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+
+    /* Accepted schemes get as far as decrypting (the bogus ciphertext then
+     * reads as a wrong passphrase). */
+    int prfs[] = { NID_hmacWithSHA1, NID_hmacWithSHA256, NID_hmacWithSHA384, NID_hmacWithSHA512 };
+    for (size_t i = 0; i < sizeof prfs / sizeof prfs[0]; i++) {
+        der = sig_with_alg(PKCS5_pbe2_set_iv(EVP_aes_128_cbc(), 2048, salt, sizeof salt, NULL, prfs[i]), &len);
+        expect_key_rc(der, len, "pw", X509UTIL_E_PASSPHRASE);
+        OPENSSL_free(der);
+    }
+    der = sig_with_alg(PKCS5_pbe2_set_iv(EVP_aes_256_cbc(), 1000000, salt, sizeof salt, NULL, NID_hmacWithSHA256),
+                       &len);
+    /* (1,000,000 is the per-item limit: refused only past it.) */
+    OPENSSL_free(der);
+    der = sig_with_alg(PKCS5_pbe2_set_iv(EVP_aes_256_cbc(), 1000001, salt, sizeof salt, NULL, NID_hmacWithSHA256),
+                       &len);
+    expect_key_rc_quickly(der, len, "pw", X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+
+    /* A real key under a PKCS#12 PBE scheme (pbeWithSHAAnd3-KeyTripleDES-CBC) opens. */
+    EVP_PKEY *ec = ec_key();
+    BIO *bio = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_PKCS8PrivateKey_nid(bio, ec, NID_pbe_WithSHA1And3_Key_TripleDES_CBC, NULL, 0,
+                                                       NULL, (void *)"3des"),
+                     1);
+    unsigned char *pem = bio_bytes(bio, &len);
+    BIO_free(bio);
+    expect_key(pem, len, "3des", ec);
+    expect_key_rc(pem, len, "des3", X509UTIL_E_PASSPHRASE);
+    free(pem);
+
+    /* A real scrypt-encrypted key made by the openssl CLI is refused quickly. */
+    if (have_openssl_cli()) {
+        struct temp_dir *t = NULL;
+        assert_int_equal(temp_dir_setup((void **)&t), 0);
+        char in[PATH_MAX], out[PATH_MAX], cmd[PATH_MAX * 3];
+        pem = pkcs8_pem(ec, NULL, &len);
+        write_file(path_in(in, t->path, "key.pem"), pem, len);
+        free(pem);
+        snprintf(cmd, sizeof cmd,
+                 "openssl pkcs8 -topk8 -scrypt -in '%s' -out '%s' -passout pass:scrypted >/dev/null 2>&1", in,
+                 path_in(out, t->path, "scrypt.pem"));
+        assert_int_equal(system(cmd), 0);
+        char *text = read_text_file(out);
+        assert_non_null(text);
+        assert_non_null(strstr(text, "BEGIN ENCRYPTED PRIVATE KEY"));
+        expect_key_rc_quickly((unsigned char *)text, strlen(text), "scrypted", X509UTIL_E_MALFORMED);
+        free(text);
+        void *vt = t;
+        temp_dir_teardown(&vt);
+    }
+    EVP_PKEY_free(ec);
+}
+
+/* PKCS#12 built bag by bag, so that keys can sit in encrypted parts or in
+ * nested safeContents, and so that iteration counts can be declared without
+ * paying for them (the refusals must come before any derivation). */
+
+#define P12_PASS "p12 pass"
+
+/* Replaces alg's content with PBES2/PBKDF2-SHA256/AES-256-CBC at iter. */
+static void set_pbes2(X509_ALGOR *alg, int iter)
+{
+    unsigned char salt[16] = { 1 };
+    X509_ALGOR *pbe = PKCS5_pbe2_set_iv(EVP_aes_256_cbc(), iter, salt, sizeof salt, NULL, NID_hmacWithSHA256);
+    assert_non_null(pbe);
+    assert_int_equal(X509_ALGOR_copy(alg, pbe), 1);
+    X509_ALGOR_free(pbe);
+}
+
+/* A shrouded key bag really encrypted with iter iterations. */
+static PKCS12_SAFEBAG *real_shrouded_bag(EVP_PKEY *k, int iter)
+{
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
+    assert_non_null(p8);
+    PKCS12_SAFEBAG *bag = PKCS12_SAFEBAG_create_pkcs8_encrypt(NID_aes_256_cbc, P12_PASS, -1, NULL, 0, iter, p8);
+    assert_non_null(bag);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    return bag;
+}
+
+static PKCS12_SAFEBAG *dup_bag(const PKCS12_SAFEBAG *bag)
+{
+    PKCS12_SAFEBAG *copy = ASN1_item_dup(ASN1_ITEM_rptr(PKCS12_SAFEBAG), bag);
+    assert_non_null(copy);
+    return copy;
+}
+
+/* A shrouded key bag: really encrypted with 2048 iterations; when declared
+ * differs, the algorithm is replaced by one asking for declared (and the
+ * key no longer decrypts, which the refusal must not need to find out). */
+static PKCS12_SAFEBAG *shrouded_bag(EVP_PKEY *k, int declared)
+{
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
+    assert_non_null(p8);
+    X509_SIG *sig = PKCS8_encrypt(-1, EVP_aes_256_cbc(), P12_PASS, -1, NULL, 0, 2048, p8);
+    assert_non_null(sig);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    if (declared != 2048) {
+        X509_ALGOR *alg = NULL;
+        X509_SIG_getm(sig, &alg, NULL);
+        set_pbes2(alg, declared);
+    }
+    PKCS12_SAFEBAG *bag = PKCS12_SAFEBAG_create0_pkcs8(sig);
+    assert_non_null(bag);
+    return bag;
+}
+
+static PKCS12_SAFEBAG *cert_bag(X509 *x)
+{
+    PKCS12_SAFEBAG *bag = PKCS12_SAFEBAG_create_cert(x);
+    assert_non_null(bag);
+    return bag;
+}
+
+static STACK_OF(PKCS12_SAFEBAG) *bags_of(PKCS12_SAFEBAG *a, PKCS12_SAFEBAG *b)
+{
+    STACK_OF(PKCS12_SAFEBAG) *sk = sk_PKCS12_SAFEBAG_new_null();
+    assert_non_null(sk);
+    if (a)
+        assert_true(sk_PKCS12_SAFEBAG_push(sk, a) > 0);
+    if (b)
+        assert_true(sk_PKCS12_SAFEBAG_push(sk, b) > 0);
+    return sk;
+}
+
+static size_t der_header(unsigned char tag, size_t len, unsigned char *out)
+{
+    out[0] = tag;
+    if (len < 0x80) {
+        out[1] = (unsigned char)len;
+        return 2;
+    }
+    assert_true(len < 0x10000);
+    out[1] = 0x82;
+    out[2] = (unsigned char)(len >> 8);
+    out[3] = (unsigned char)len;
+    return 4;
+}
+
+/* A safeContentsBag holding inner (freed). OpenSSL has no constructor for
+ * one, so it is encoded by hand: SEQUENCE { OID, [0] EXPLICIT SafeContents }. */
+static PKCS12_SAFEBAG *nested_bag(STACK_OF(PKCS12_SAFEBAG) *inner)
+{
+    static const unsigned char oid[] = { 0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x0a, 0x01, 0x06 };
+    unsigned char *content = NULL;
+    int clen = ASN1_item_i2d((const ASN1_VALUE *)inner, &content, ASN1_ITEM_rptr(PKCS12_SAFEBAGS));
+    assert_true(clen > 0);
+    sk_PKCS12_SAFEBAG_pop_free(inner, PKCS12_SAFEBAG_free);
+    unsigned char h0[4], h1[4];
+    size_t n0 = der_header(0xa0, (size_t)clen, h0);
+    size_t body = sizeof oid + n0 + (size_t)clen;
+    size_t n1 = der_header(0x30, body, h1);
+    unsigned char *der = malloc(n1 + body), *w = der;
+    assert_non_null(der);
+    memcpy(w, h1, n1);
+    w += n1;
+    memcpy(w, oid, sizeof oid);
+    w += sizeof oid;
+    memcpy(w, h0, n0);
+    w += n0;
+    memcpy(w, content, (size_t)clen);
+    OPENSSL_free(content);
+    const unsigned char *p = der;
+    PKCS12_SAFEBAG *bag = d2i_PKCS12_SAFEBAG(NULL, &p, (long)(n1 + body));
+    assert_non_null(bag);
+    assert_ptr_equal(p, der + n1 + body);
+    assert_int_equal(PKCS12_SAFEBAG_get_nid(bag), NID_safeContentsBag);
+    free(der);
+    return bag;
+}
+
+/* A part holding bags (freed): plain when enc_iter is 0, else encrypted
+ * with 2048 iterations, declaring enc_iter. */
+static PKCS7 *part_of(STACK_OF(PKCS12_SAFEBAG) *bags, int enc_iter)
+{
+    PKCS7 *p7;
+    if (enc_iter == 0) {
+        p7 = PKCS12_pack_p7data(bags);
+    } else {
+        p7 = PKCS12_pack_p7encdata(NID_aes_256_cbc, P12_PASS, -1, NULL, 0, 2048, bags);
+        assert_non_null(p7);
+        if (enc_iter != 2048)
+            set_pbes2(p7->d.encrypted->enc_data->algorithm, enc_iter);
+    }
+    assert_non_null(p7);
+    sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+    return p7;
+}
+
+/* DER PKCS#12 of the parts (freed), MAC'd with mac_iter iterations (0: no
+ * MAC); mac_real 0 only declares the count (the MAC value is not computed). */
+static unsigned char *p12_of(STACK_OF(PKCS7) *parts, int mac_iter, int mac_real, size_t *len)
+{
+    PKCS12 *p12 = PKCS12_add_safes(parts, 0);
+    assert_non_null(p12);
+    sk_PKCS7_pop_free(parts, PKCS7_free);
+    if (mac_iter && mac_real)
+        assert_int_equal(PKCS12_set_mac(p12, P12_PASS, -1, NULL, 0, mac_iter, EVP_sha256()), 1);
+    else if (mac_iter)
+        assert_int_equal(PKCS12_setup_mac(p12, mac_iter, NULL, 0, EVP_sha256()), 1);
+    unsigned char *der = NULL;
+    int n = i2d_PKCS12(p12, &der);
+    assert_true(n > 0);
+    assert_true(n <= X509UTIL_MAX_INPUT);
+    PKCS12_free(p12);
+    *len = (size_t)n;
+    return der;
+}
+
+static STACK_OF(PKCS7) *parts_of(PKCS7 *a, PKCS7 *b)
+{
+    STACK_OF(PKCS7) *sk = sk_PKCS7_new_null();
+    assert_non_null(sk);
+    if (a)
+        assert_true(sk_PKCS7_push(sk, a) > 0);
+    if (b)
+        assert_true(sk_PKCS7_push(sk, b) > 0);
+    return sk;
+}
+
+static void expect_p12(const unsigned char *der, size_t len, EVP_PKEY *want_key, X509 *want_cert)
+{
+    EVP_PKEY *k = NULL;
+    X509 *c = NULL;
+    STACK_OF(X509) *chain = NULL;
+    int rc = x509util_parse_pkcs12(der, len, P12_PASS, &k, &c, &chain);
+    if (rc != X509UTIL_OK)
+        fail_msg("parse_pkcs12: %s", x509util_strerror(rc));
+    assert_int_equal(EVP_PKEY_eq(k, want_key), 1);
+    assert_int_equal(X509_cmp(c, want_cert), 0);
+    EVP_PKEY_free(k);
+    X509_free(c);
+    sk_X509_pop_free(chain, X509_free);
+    assert_int_equal(ERR_peek_error(), 0);
+}
+
+/* Refused with want_rc within 2 seconds. */
+static void expect_p12_rc_quickly(const unsigned char *der, size_t len, int want_rc)
+{
+    EVP_PKEY *k = (EVP_PKEY *)1;
+    X509 *c = (X509 *)1;
+    STACK_OF(X509) *chain = (STACK_OF(X509) *)1;
+    double t0 = seconds_now();
+    int rc = x509util_parse_pkcs12(der, len, P12_PASS, &k, &c, &chain);
+    double took = seconds_now() - t0;
+    if (rc != want_rc)
+        fail_msg("parse_pkcs12: got %s, expected %s", x509util_strerror(rc), x509util_strerror(want_rc));
+    if (took >= 2.0)
+        fail_msg("refusal took %.2f s", took);
+    assert_null(k);
+    assert_null(c);
+    assert_null(chain);
+    assert_int_equal(ERR_peek_error(), 0);
+}
+
+static void test_pkcs12_costs(void **state)
+{
+    (void)state;
+    EVP_PKEY *k = ec_key();
+    X509 *x = self_signed(k, "p12 costs", 0);
+    size_t len = 0;
+    unsigned char *der;
+
+    /* Ordinary PKCS#12: AES-256-CBC with 2048 iterations, and the legacy
+     * pbeWithSHAAnd3-KeyTripleDES-CBC. */
+    PKCS12 *p12 = PKCS12_create(P12_PASS, "n", k, x, NULL, NID_aes_256_cbc, NID_aes_256_cbc, 2048, 2048, 0);
+    assert_non_null(p12);
+    der = NULL;
+    len = (size_t)i2d_PKCS12(p12, &der);
+    PKCS12_free(p12);
+    expect_p12(der, len, k, x);
+    OPENSSL_free(der);
+    p12 = PKCS12_create(P12_PASS, "n", k, x, NULL, NID_pbe_WithSHA1And3_Key_TripleDES_CBC,
+                        NID_pbe_WithSHA1And3_Key_TripleDES_CBC, 2048, 2048, 0);
+    assert_non_null(p12);
+    der = NULL;
+    len = (size_t)i2d_PKCS12(p12, &der);
+    PKCS12_free(p12);
+    expect_p12(der, len, k, x);
+    OPENSSL_free(der);
+
+    /* The key in an encrypted part, and in nested safeContents inside one: found. */
+    der = p12_of(parts_of(part_of(bags_of(shrouded_bag(k, 2048), cert_bag(x)), 2048), NULL), 2048, 1, &len);
+    expect_p12(der, len, k, x);
+    OPENSSL_free(der);
+    der = p12_of(parts_of(part_of(bags_of(nested_bag(bags_of(shrouded_bag(k, 2048), NULL)), NULL), 2048),
+                          part_of(bags_of(cert_bag(x), NULL), 0)),
+                 2048, 1, &len);
+    expect_p12(der, len, k, x);
+    OPENSSL_free(der);
+    /* Without a MAC: opened with no passphrase; with one, refused as
+     * PKCS12_parse refuses it (it insists on a MAC then). */
+    p12 = PKCS12_create(NULL, "n", k, x, NULL, NID_aes_256_cbc, NID_aes_256_cbc, 2048, -1, 0);
+    assert_non_null(p12);
+    assert_int_equal(PKCS12_mac_present(p12), 0);
+    der = NULL;
+    len = (size_t)i2d_PKCS12(p12, &der);
+    PKCS12_free(p12);
+    EVP_PKEY *got = NULL;
+    X509 *got_cert = NULL;
+    assert_int_equal(x509util_parse_pkcs12(der, len, NULL, &got, &got_cert, NULL), X509UTIL_OK);
+    assert_int_equal(EVP_PKEY_eq(got, k), 1);
+    EVP_PKEY_free(got);
+    X509_free(got_cert);
+    OPENSSL_free(der);
+    der = p12_of(parts_of(part_of(bags_of(shrouded_bag(k, 2048), cert_bag(x)), 2048), NULL), 0, 0, &len);
+    expect_p12_rc_quickly(der, len, X509UTIL_E_PASSPHRASE);
+    OPENSSL_free(der);
+
+    /* A shrouded key bag really encrypted with 3,000,000 iterations inside an
+     * encrypted part: PKCS12_parse would decrypt it whatever the count (and
+     * the file would open); refused before that. */
+    PKCS12_SAFEBAG *costly = real_shrouded_bag(k, 3000000);
+    der = p12_of(parts_of(part_of(bags_of(dup_bag(costly), cert_bag(x)), 2048), NULL), 2048, 1, &len);
+    expect_p12_rc_quickly(der, len, X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+    /* The same in nested safeContents, in a plain part and in an encrypted one. */
+    der = p12_of(parts_of(part_of(bags_of(nested_bag(bags_of(dup_bag(costly), NULL)), cert_bag(x)), 0), NULL), 2048,
+                 1, &len);
+    expect_p12_rc_quickly(der, len, X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+    der = p12_of(parts_of(part_of(bags_of(nested_bag(bags_of(dup_bag(costly), NULL)), cert_bag(x)), 2048), NULL),
+                 2048, 1, &len);
+    expect_p12_rc_quickly(der, len, X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+    PKCS12_SAFEBAG_free(costly);
+    /* Declared only (the bag would not even decrypt): refused the same. */
+    der = p12_of(parts_of(part_of(bags_of(shrouded_bag(k, 3000000), cert_bag(x)), 2048), NULL), 2048, 1, &len);
+    expect_p12_rc_quickly(der, len, X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+    /* An encrypted part, or the MAC, asking for too much. */
+    der = p12_of(parts_of(part_of(bags_of(shrouded_bag(k, 2048), cert_bag(x)), 3000000), NULL), 2048, 1, &len);
+    expect_p12_rc_quickly(der, len, X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+    der = p12_of(parts_of(part_of(bags_of(shrouded_bag(k, 2048), cert_bag(x)), 2048), NULL), 3000000, 0, &len);
+    expect_p12_rc_quickly(der, len, X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+
+    /* Each item within the per-item limit, but together over the budget:
+     * three key bags of 700,000; MAC, encrypted part and key bag of 700,000. */
+    STACK_OF(PKCS12_SAFEBAG) *three = bags_of(shrouded_bag(k, 700000), shrouded_bag(k, 700000));
+    assert_true(sk_PKCS12_SAFEBAG_push(three, shrouded_bag(k, 700000)) > 0);
+    der = p12_of(parts_of(part_of(three, 0), part_of(bags_of(cert_bag(x), NULL), 0)), 2048, 1, &len);
+    expect_p12_rc_quickly(der, len, X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+    der = p12_of(parts_of(part_of(bags_of(shrouded_bag(k, 700000), NULL), 0),
+                          part_of(bags_of(cert_bag(x), NULL), 700000)),
+                 700000, 0, &len);
+    expect_p12_rc_quickly(der, len, X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+
+    /* scrypt in a key bag or an encrypted part. */
+    unsigned char salt[16] = { 7 }, iv[16] = { 0 };
+    PKCS12_SAFEBAG *sbag = shrouded_bag(k, 2048);
+    X509_ALGOR *alg = NULL;
+    X509_SIG_getm((X509_SIG *)PKCS12_SAFEBAG_get0_pkcs8(sbag), &alg, NULL);
+    X509_ALGOR *scrypt = PKCS5_pbe2_set_scrypt(EVP_aes_256_cbc(), salt, sizeof salt, iv, 16384, 8, 8192);
+    assert_non_null(scrypt);
+    assert_int_equal(X509_ALGOR_copy(alg, scrypt), 1);
+    der = p12_of(parts_of(part_of(bags_of(sbag, cert_bag(x)), 2048), NULL), 2048, 1, &len);
+    expect_p12_rc_quickly(der, len, X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+    PKCS7 *p7 = part_of(bags_of(shrouded_bag(k, 2048), cert_bag(x)), 2048);
+    assert_int_equal(X509_ALGOR_copy(p7->d.encrypted->enc_data->algorithm, scrypt), 1);
+    der = p12_of(parts_of(p7, NULL), 2048, 1, &len);
+    expect_p12_rc_quickly(der, len, X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+    X509_ALGOR_free(scrypt);
+
+    /* Nesting: the key four levels down is found, five levels down refused. */
+    STACK_OF(PKCS12_SAFEBAG) *deep = bags_of(shrouded_bag(k, 2048), NULL);
+    for (int i = 0; i < 3; i++)
+        deep = bags_of(nested_bag(deep), NULL);
+    assert_true(sk_PKCS12_SAFEBAG_push(deep, cert_bag(x)) > 0);
+    der = p12_of(parts_of(part_of(deep, 2048), NULL), 2048, 1, &len);
+    expect_p12(der, len, k, x);
+    OPENSSL_free(der);
+    deep = bags_of(shrouded_bag(k, 2048), NULL);
+    for (int i = 0; i < 4; i++)
+        deep = bags_of(nested_bag(deep), NULL);
+    assert_true(sk_PKCS12_SAFEBAG_push(deep, cert_bag(x)) > 0);
+    der = p12_of(parts_of(part_of(deep, 2048), NULL), 2048, 1, &len);
+    expect_p12_rc_quickly(der, len, X509UTIL_E_MALFORMED);
+    OPENSSL_free(der);
+
+    /* 64 bags are fine, 65 are not (nested ones count). */
+    for (int total = 64; total <= 65; total++) {
+        STACK_OF(PKCS12_SAFEBAG) *many = bags_of(shrouded_bag(k, 2048), NULL);
+        STACK_OF(PKCS12_SAFEBAG) *inner = bags_of(NULL, NULL);
+        for (int i = 0; i < 10; i++)
+            assert_true(sk_PKCS12_SAFEBAG_push(inner, cert_bag(x)) > 0);
+        assert_true(sk_PKCS12_SAFEBAG_push(many, nested_bag(inner)) > 0);
+        while (sk_PKCS12_SAFEBAG_num(many) + 10 < total)
+            assert_true(sk_PKCS12_SAFEBAG_push(many, cert_bag(x)) > 0);
+        der = p12_of(parts_of(part_of(many, 0), NULL), 2048, 1, &len);
+        if (total == 64)
+            expect_p12(der, len, k, x);
+        else
+            expect_p12_rc_quickly(der, len, X509UTIL_E_MALFORMED);
+        OPENSSL_free(der);
+    }
+
+    /* 16 parts are fine, 17 are not. */
+    for (int total = 16; total <= 17; total++) {
+        STACK_OF(PKCS7) *parts = parts_of(part_of(bags_of(shrouded_bag(k, 2048), NULL), 0), NULL);
+        while (sk_PKCS7_num(parts) < total)
+            assert_true(sk_PKCS7_push(parts, part_of(bags_of(cert_bag(x), NULL), 0)) > 0);
+        der = p12_of(parts, 2048, 1, &len);
+        if (total == 16)
+            expect_p12(der, len, k, x);
+        else
+            expect_p12_rc_quickly(der, len, X509UTIL_E_MALFORMED);
+        OPENSSL_free(der);
+    }
+
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
 static void test_path_order(void **state)
 {
     (void)state;
@@ -1342,6 +1846,8 @@ static const struct CMUnitTest regular_tests[] = {
     cmocka_unit_test(test_parse_pkcs8),
     cmocka_unit_test(test_private_and_public_der),
     cmocka_unit_test(test_parse_pkcs12),
+    cmocka_unit_test(test_pkcs8_pbe_schemes),
+    cmocka_unit_test(test_pkcs12_costs),
     cmocka_unit_test(test_path_order),
 };
 
