@@ -10,6 +10,7 @@
 #define OPENNVT_DEVICECA_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -32,6 +33,9 @@ struct deviceca_settings {
     /* Where host addresses come from (NULL = netif_list); lets tests give
      * fixed addresses from the first open on. (Added with deviceca.c.) */
     int (*address_source)(struct netif *list, size_t max);
+    /* The clock (NULL = time(NULL)), from the first open on; for tests.
+     * (Added with the CA renewal.) */
+    time_t (*now)(void);
 };
 
 struct deviceca;
@@ -46,6 +50,15 @@ void deviceca_close(struct deviceca *ca);
  * from the served certificate's SANs, or it expires within 30 days, issues a
  * new server certificate (new key too) and persists. *changed tells whether
  * it did. Cheap when nothing changed (call it every few seconds). */
+/* It also replaces the CA itself (new key and 10-year certificate; the old CA
+ * is then neither served nor kept) when the CA expires within 427 days (the
+ * server lifetime plus its renewal window), is not valid for more than a day
+ * yet, or was made while the clock was unset (notBefore before 2024); the
+ * server certificate is then re-issued from the new CA. While the clock reads
+ * before 2024-01-01 it issues nothing and returns DEVICECA_OK (warning once);
+ * deviceca_open at such a time still creates a CA so the daemon has an
+ * identity, replaced by the first refresh with a set clock. Time alone never
+ * makes it fail. (Added with the CA renewal.) */
 int deviceca_refresh(struct deviceca *ca, int *changed);
 
 /* The CA certificate, PEM (NUL-terminated) or DER, malloc'd. */
@@ -59,6 +72,10 @@ int deviceca_server_identity(struct deviceca *ca, EVP_PKEY **key, X509 **cert, S
 /* Replaces the address source (NULL = netif_list) used by later
  * deviceca_refresh calls; for tests. (Added with deviceca.c.) */
 void deviceca_set_address_source(struct deviceca *ca, int (*list)(struct netif *list, size_t max));
+
+/* Replaces the clock (NULL = time(NULL)) used by later deviceca_refresh
+ * calls; for tests. (Added with the CA renewal.) */
+void deviceca_set_clock(struct deviceca *ca, time_t (*now)(void));
 
 const char *deviceca_strerror(int err);
 

@@ -1,8 +1,10 @@
 /* The built-in device CA: a root key and self-signed CA certificate created
  * on first start, and the TLS server certificate it issues for the host's
  * current addresses and host name, re-issued when those change or it nears
- * expiry. State in state_dir/deviceca.xml (0600, atomic), private keys sealed
- * under the device key; the CA key never leaves this file. */
+ * expiry. The CA itself is replaced before it could cut a server certificate
+ * short, or when it was made by an unset clock. State in state_dir/deviceca.xml
+ * (0600, atomic), private keys sealed under the device key; the CA key never
+ * leaves this file. */
 #include "opennvt/deviceca.h"
 #include "opennvt/atomicfile.h"
 #include "opennvt/log.h"
@@ -33,6 +35,18 @@
 #define CA_LIFETIME (3650L * DAY)
 #define SERVER_LIFETIME (397L * DAY)
 #define RENEW_BEFORE (30L * DAY)
+/* The CA is replaced (new key and certificate) once it could no longer
+ * cover a full server certificate plus its renewal window, so a server
+ * certificate never has to be cut short at the CA's expiry. */
+#define CA_RENEW_BEFORE (SERVER_LIFETIME + RENEW_BEFORE)
+/* Clock readings before this (2024-01-01T00:00:00Z, before this code was
+ * built) mean the clock is not set: no CA is replaced and no certificate
+ * issued by a refresh then, and a CA whose notBefore is earlier was made by
+ * such a clock and is replaced once the clock is right. */
+#define EARLIEST_PLAUSIBLE ((time_t)1704067200)
+/* 9999-12-31T23:59:59Z, the last time a certificate can name. */
+#define CERT_TIME_MAX ((time_t)253402300799LL)
+#define LATEST_PLAUSIBLE (CERT_TIME_MAX - CA_LIFETIME - DAY)
 /* Certificates start an hour back so a client whose clock is a little behind
  * accepts them at once. */
 #define BACKDATE 3600
@@ -61,6 +75,10 @@ struct deviceca {
     char path[PATH_MAX];
     struct secretbox *box;
     address_source_fn list;
+    time_t (*now)(void);                  /* NULL = time(NULL) */
+    int clock_warned;                     /* the unset clock was reported */
+    char key_type[16];                    /* for a replacement CA */
+    char cn[CN_MAX * 4 + 1];              /* CA subject CN, UTF-8 */
     char organization[ORG_MAX * 4 + 1];   /* UTF-8, empty = no O attribute */
     EVP_PKEY *ca_key;
     X509 *ca_cert;
@@ -89,6 +107,55 @@ static int from_x509util(int rc)
     case X509UTIL_E_INVALID: return DEVICECA_E_INVALID;
     }
     return DEVICECA_E_CRYPTO;
+}
+
+/* --- time ---------------------------------------------------------------- */
+
+static time_t clock_now(const struct deviceca *ca)
+{
+    return ca->now ? ca->now() : time(NULL);
+}
+
+static int clock_plausible(time_t now)
+{
+    return now >= EARLIEST_PLAUSIBLE && now <= LATEST_PLAUSIBLE;
+}
+
+static void time_text(time_t t, char out[32])
+{
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 32, "%lld", (long long)t);
+}
+
+/* A certificate time as UTC seconds; -1 when unreadable. */
+static int cert_time(const ASN1_TIME *t, time_t *out)
+{
+    struct tm tm;
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1) {
+        ERR_clear_error();
+        return -1;
+    }
+    *out = timegm(&tm);
+    return 0;
+}
+
+/* Why the CA must be replaced at now (a plausible time), or NULL. */
+static const char *ca_renewal_reason(X509 *ca_cert, time_t now)
+{
+    time_t not_before, not_after;
+    if (cert_time(X509_get0_notBefore(ca_cert), &not_before) != 0 ||
+        cert_time(X509_get0_notAfter(ca_cert), &not_after) != 0)
+        return "its validity period is unreadable";
+    if (not_before < EARLIEST_PLAUSIBLE - DAY)
+        return "it was made while the clock was not set";
+    if (not_before > now + DAY)
+        return "it is not valid yet (the clock went back)";
+    if (not_after <= now)
+        return "it has expired";
+    if (not_after - now < CA_RENEW_BEFORE)
+        return "it expires before a new server certificate would";
+    return NULL;
 }
 
 /* --- addresses ----------------------------------------------------------- */
@@ -267,7 +334,10 @@ static const EVP_MD *ca_digest(const EVP_PKEY *key)
     return EVP_PKEY_is_a(key, "EC") && EVP_PKEY_get_bits(key) >= 384 ? EVP_sha384() : EVP_sha256();
 }
 
-static int create_ca(const char *key_type, const char *cn, const char *organization, EVP_PKEY **key, X509 **cert)
+/* A new CA key and self-signed certificate valid from now (an hour back) for
+ * CA_LIFETIME. */
+static int create_ca(const char *key_type, const char *cn, const char *organization, time_t now, EVP_PKEY **key,
+                     X509 **cert)
 {
     int rc;
     if (strcmp(key_type, "EC-P256") == 0)
@@ -281,9 +351,9 @@ static int create_ca(const char *key_type, const char *cn, const char *organizat
     X509_NAME *name = NULL;
     rc = make_subject(cn, organization, &name);
     if (rc == DEVICECA_OK) {
-        time_t now = time(NULL);
-        rc = from_x509util(x509util_make_self_signed(*key, name, now - BACKDATE, now + CA_LIFETIME, NULL, 0, NULL,
-                                                     0, 1, ca_digest(*key), cert));
+        time_t not_after = now < CERT_TIME_MAX - CA_LIFETIME ? now + CA_LIFETIME : CERT_TIME_MAX;
+        rc = from_x509util(x509util_make_self_signed(*key, name, now - BACKDATE, not_after, NULL, 0, NULL, 0, 1,
+                                                     ca_digest(*key), cert));
     }
     X509_NAME_free(name);
     if (rc != DEVICECA_OK) {
@@ -293,24 +363,18 @@ static int create_ca(const char *key_type, const char *cn, const char *organizat
     return rc;
 }
 
-/* A new server key (EC P-256) and certificate for set, valid for
- * SERVER_LIFETIME but never past the CA. */
-static int issue_server(const struct deviceca *ca, const struct san_set *set, const char *cn, EVP_PKEY **key,
-                        X509 **cert)
+/* A new server key (EC P-256) and certificate for set issued by
+ * ca_key/ca_cert at now, valid for SERVER_LIFETIME but never past the CA. */
+static int issue_server(EVP_PKEY *ca_key, X509 *ca_cert, const char *organization, const struct san_set *set,
+                        const char *cn, time_t now, EVP_PKEY **key, X509 **cert)
 {
     *key = NULL;
     *cert = NULL;
-    time_t now = time(NULL);
-    time_t not_before = now - BACKDATE, not_after = now + SERVER_LIFETIME;
-    int day = 0, sec = 0;
-    /* ASN1_TIME_diff from now to the CA's notAfter. */
-    if (!ASN1_TIME_diff(&day, &sec, NULL, X509_get0_notAfter(ca->ca_cert))) {
-        ERR_clear_error();
+    time_t not_before = now - BACKDATE, not_after = now + SERVER_LIFETIME, ca_after;
+    if (cert_time(X509_get0_notAfter(ca_cert), &ca_after) != 0)
         return DEVICECA_E_CRYPTO;
-    }
-    time_t ca_left = (time_t)day * DAY + sec;
-    if (now + ca_left < not_after)
-        not_after = now + ca_left;
+    if (ca_after < not_after)
+        not_after = ca_after;
     if (not_after <= not_before)
         return DEVICECA_E_CRYPTO;
 
@@ -318,12 +382,12 @@ static int issue_server(const struct deviceca *ca, const struct san_set *set, co
     for (size_t i = 0; i < set->n; i++)
         sans[i] = (struct x509util_san){ set->e[i].type, set->e[i].value };
     X509_NAME *name = NULL;
-    int rc = make_subject(cn, ca->organization, &name);
+    int rc = make_subject(cn, organization, &name);
     if (rc == DEVICECA_OK)
         rc = from_x509util(x509util_generate_ec("P-256", key));
     if (rc == DEVICECA_OK)
-        rc = from_x509util(x509util_issue(*key, name, ca->ca_cert, ca->ca_key, not_before, not_after, sans,
-                                          set->n, 0, 1, ca_digest(ca->ca_key), cert));
+        rc = from_x509util(x509util_issue(*key, name, ca_cert, ca_key, not_before, not_after, sans, set->n, 0, 1,
+                                          ca_digest(ca_key), cert));
     X509_NAME_free(name);
     if (rc != DEVICECA_OK) {
         EVP_PKEY_free(*key);
@@ -572,6 +636,9 @@ int deviceca_open(struct deviceca **out, const char *state_dir, struct secretbox
     pthread_mutex_init(&ca->lock, NULL);
     ca->box = box;
     ca->list = s && s->address_source ? s->address_source : netif_list;
+    ca->now = s ? s->now : NULL;
+    snprintf(ca->key_type, sizeof ca->key_type, "%s", key_type);
+    snprintf(ca->cn, sizeof ca->cn, "%s", cn);
     snprintf(ca->organization, sizeof ca->organization, "%s", org);
 
     int rc = load(ca);
@@ -579,7 +646,17 @@ int deviceca_open(struct deviceca **out, const char *state_dir, struct secretbox
         free_state(ca);
         struct san_set set;
         char server_cn[CN_MAX + 1];
-        rc = create_ca(key_type, cn, org, &ca->ca_key, &ca->ca_cert);
+        time_t now = clock_now(ca);
+        if (!clock_plausible(now)) {
+            /* The daemon needs an identity now; this CA's notBefore marks it
+             * for replacement at the first refresh with a set clock. */
+            char when[32];
+            time_text(now, when);
+            log_warning("security", "device CA: the clock reads %s, which cannot be right; creating a provisional CA, "
+                        "replaced once the clock is set", when);
+            ca->clock_warned = 1;
+        }
+        rc = create_ca(key_type, cn, org, now, &ca->ca_key, &ca->ca_cert);
         if (rc == DEVICECA_OK) {
             int source_err = 0;
             rc = current_sans(ca->list, &set, server_cn, &source_err);
@@ -588,7 +665,8 @@ int deviceca_open(struct deviceca **out, const char *state_dir, struct secretbox
                             strerror(-source_err));
         }
         if (rc == DEVICECA_OK)
-            rc = issue_server(ca, &set, server_cn, &ca->server_key, &ca->server_cert);
+            rc = issue_server(ca->ca_key, ca->ca_cert, ca->organization, &set, server_cn, now, &ca->server_key,
+                              &ca->server_cert);
         if (rc == DEVICECA_OK)
             rc = store(ca, ca->ca_key, ca->ca_cert, ca->server_key, ca->server_cert);
         if (rc == DEVICECA_OK)
@@ -615,6 +693,16 @@ void deviceca_set_address_source(struct deviceca *ca, int (*list)(struct netif *
     pthread_mutex_unlock(&ca->lock);
 }
 
+void deviceca_set_clock(struct deviceca *ca, time_t (*now)(void))
+{
+    if (!ca)
+        return;
+    pthread_mutex_lock(&ca->lock);
+    ca->now = now;
+    ca->clock_warned = 0;
+    pthread_mutex_unlock(&ca->lock);
+}
+
 int deviceca_refresh(struct deviceca *ca, int *changed)
 {
     if (changed)
@@ -624,6 +712,21 @@ int deviceca_refresh(struct deviceca *ca, int *changed)
     struct san_set want, have;
     char cn[CN_MAX + 1];
     pthread_mutex_lock(&ca->lock);
+    time_t now = clock_now(ca);
+    if (!clock_plausible(now)) {
+        /* Whatever were issued now would be wrong once the clock is set:
+         * keep serving what exists until then. */
+        if (!ca->clock_warned) {
+            char when[32];
+            time_text(now, when);
+            log_warning("security", "device CA: the clock reads %s, which cannot be right; "
+                        "not renewing certificates until it is set", when);
+            ca->clock_warned = 1;
+        }
+        pthread_mutex_unlock(&ca->lock);
+        return DEVICECA_OK;
+    }
+    ca->clock_warned = 0;
     int source_err = 0;
     int rc = current_sans(ca->list, &want, cn, &source_err);
     if (rc != DEVICECA_OK || source_err) {
@@ -634,30 +737,61 @@ int deviceca_refresh(struct deviceca *ca, int *changed)
         log_debug("security", "device CA: listing addresses failed: %s", strerror(-source_err));
         return DEVICECA_OK;
     }
+    const char *rekey = ca_renewal_reason(ca->ca_cert, now);
     cert_sans(ca->server_cert, &have);
-    int expiring = X509_cmp_time(X509_get0_notAfter(ca->server_cert), &(time_t){ time(NULL) + RENEW_BEFORE }) <= 0;
-    if (sets_equal(&want, &have) && !expiring) {
+    time_t srv_before = 0, srv_after = 0, ca_after = 0;
+    int readable = cert_time(X509_get0_notBefore(ca->server_cert), &srv_before) == 0 &&
+                   cert_time(X509_get0_notAfter(ca->server_cert), &srv_after) == 0 &&
+                   cert_time(X509_get0_notAfter(ca->ca_cert), &ca_after) == 0;
+    int expiring = !readable || srv_after - now <= RENEW_BEFORE;
+    /* Cut short at the CA's expiry: a new server certificate would be cut
+     * the same way, so only a new CA helps, and that is not due. */
+    if (expiring && readable && !rekey && srv_after >= ca_after)
+        expiring = 0;
+    int premature = readable && srv_before > now + DAY;   /* the clock went back */
+    if (!rekey && sets_equal(&want, &have) && !expiring && !premature) {
         pthread_mutex_unlock(&ca->lock);
         return DEVICECA_OK;
     }
-    EVP_PKEY *key = NULL;
-    X509 *cert = NULL;
-    rc = issue_server(ca, &want, cn, &key, &cert);
+    EVP_PKEY *new_ca_key = NULL, *key = NULL;
+    X509 *new_ca_cert = NULL, *cert = NULL;
+    rc = DEVICECA_OK;
+    if (rekey)
+        rc = create_ca(ca->key_type, ca->cn, ca->organization, now, &new_ca_key, &new_ca_cert);
+    EVP_PKEY *issuer_key = rekey ? new_ca_key : ca->ca_key;
+    X509 *issuer_cert = rekey ? new_ca_cert : ca->ca_cert;
     if (rc == DEVICECA_OK)
-        rc = store(ca, ca->ca_key, ca->ca_cert, key, cert);
+        rc = issue_server(issuer_key, issuer_cert, ca->organization, &want, cn, now, &key, &cert);
+    if (rc == DEVICECA_OK)
+        rc = store(ca, issuer_key, issuer_cert, key, cert);
     if (rc == DEVICECA_OK) {
+        if (rekey) {
+            /* The old CA goes entirely: nothing it issued is served any more. */
+            EVP_PKEY_free(ca->ca_key);
+            X509_free(ca->ca_cert);
+            ca->ca_key = new_ca_key;
+            ca->ca_cert = new_ca_cert;
+            log_notice("security", "device CA: replaced the CA (%s) because %s; clients must trust the new one",
+                       ca->key_type, rekey);
+        }
         EVP_PKEY_free(ca->server_key);
         X509_free(ca->server_cert);
         ca->server_key = key;
         ca->server_cert = cert;
         if (changed)
             *changed = 1;
-        log_notice("security", "device CA: issued a new server certificate for %zu names (%s)", want.n,
-                   expiring ? "the old one expires soon" : "addresses changed");
+        const char *why = rekey       ? "new CA"
+                          : expiring  ? "the old one expires soon"
+                          : premature ? "the old one is not valid yet"
+                                      : "addresses changed";
+        log_notice("security", "device CA: issued a new server certificate for %zu names (%s)", want.n, why);
     } else {
+        EVP_PKEY_free(new_ca_key);
+        X509_free(new_ca_cert);
         EVP_PKEY_free(key);
         X509_free(cert);
-        log_err("security", "device CA: re-issuing the server certificate failed: %s", deviceca_strerror(rc));
+        log_err("security", "device CA: %s failed: %s",
+                rekey ? "replacing the CA" : "re-issuing the server certificate", deviceca_strerror(rc));
     }
     pthread_mutex_unlock(&ca->lock);
     return rc;

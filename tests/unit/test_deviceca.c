@@ -3,7 +3,9 @@
  * reopening loads the same CA and certificate; refresh re-issues on an
  * address change or near expiry and not otherwise; what deviceca.xml holds
  * (0600, sealed keys only); refusal of corrupt or foreign state; the CA
- * export; settings and argument faults. */
+ * export; settings and argument faults; and, under a fake clock, the CA's
+ * own replacement (expired, in its last 427 days, made while the clock was
+ * unset, not valid yet) and refreshes that never fail because of the time. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,11 +14,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -136,6 +140,13 @@ static void reopen(struct fixture *fx)
     deviceca_close(fx->ca);
     fx->ca = NULL;
     assert_int_equal(deviceca_open(&fx->ca, fx->dir.path, fx->box, &test_settings), DEVICECA_OK);
+}
+
+static void reopen_with(struct fixture *fx, const struct deviceca_settings *s)
+{
+    deviceca_close(fx->ca);
+    fx->ca = NULL;
+    assert_int_equal(deviceca_open(&fx->ca, fx->dir.path, fx->box, s), DEVICECA_OK);
 }
 
 static const char *state_path(const struct fixture *fx, char *out)
@@ -766,6 +777,301 @@ static void test_settings_and_faults(void **state)
     open_fresh(fx, &test_settings, DEVICECA_OK);
 }
 
+/* --- time: the CA's own renewal ------------------------------------------ */
+
+static time_t fake_time;
+
+static time_t fake_now(void)
+{
+    return fake_time;
+}
+
+static time_t utc(int year, int month, int day)
+{
+    struct tm tm = { .tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day };
+    return timegm(&tm);
+}
+
+static time_t asn1_seconds(const ASN1_TIME *t)
+{
+    struct tm tm;
+    assert_int_equal(ASN1_TIME_to_tm(t, &tm), 1);
+    return timegm(&tm);
+}
+
+static const struct deviceca_settings clock_settings = {
+    .key_type = "EC-P256",
+    .common_name = "OpenNVT Device CA TEST-0001",
+    .organization = "OpenNVT",
+    .address_source = fake_list,
+    .now = fake_now,
+};
+
+/* The served identity at time t: the chain is the current CA alone, the
+ * certificate belongs to the key and verifies against that CA at t. */
+static void check_identity_at(struct fixture *fx, time_t t)
+{
+    struct identity id;
+    get_identity(fx, &id);
+    X509 *ca = ca_cert(fx);
+    assert_int_equal(sk_X509_num(id.chain), 1);
+    assert_same_cert(sk_X509_value(id.chain, 0), ca);
+    assert_int_equal(X509_check_private_key(id.cert, id.key), 1);
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    assert_int_equal(X509_STORE_add_cert(store, ca), 1);
+    assert_int_equal(X509_STORE_CTX_init(ctx, store, id.cert, NULL), 1);
+    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
+    X509_STORE_CTX_set_time(ctx, 0, t);
+    if (X509_verify_cert(ctx) != 1)
+        fail_msg("server certificate does not verify at %lld: %s", (long long)t,
+                 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    X509_free(ca);
+    put_identity(&id);
+}
+
+static unsigned char *ca_der_now(struct fixture *fx, size_t *len)
+{
+    unsigned char *der = NULL;
+    assert_int_equal(deviceca_ca_der(fx->ca, &der, len), DEVICECA_OK);
+    return der;
+}
+
+static int same_ca(struct fixture *fx, const unsigned char *der, size_t len)
+{
+    size_t now_len = 0;
+    unsigned char *now = ca_der_now(fx, &now_len);
+    int same = now_len == len && memcmp(now, der, len) == 0;
+    free(now);
+    return same;
+}
+
+static void expect_refresh(struct fixture *fx, int want_changed)
+{
+    int changed = -1;
+    assert_int_equal(deviceca_refresh(fx->ca, &changed), DEVICECA_OK);
+    if (changed != want_changed)
+        fail_msg("refresh at %lld: changed %d, expected %d", (long long)fake_time, changed, want_changed);
+}
+
+/* A CA made in 2030 (ten years) is replaced once the clock reads 2041; the
+ * server certificate is then issued by the new CA, the old one not served. */
+static void test_ca_rekey_after_expiry(void **state)
+{
+    struct fixture *fx = *state;
+    fake_time = utc(2030, 6, 1);
+    use_addresses(first_ifs, sizeof first_ifs / sizeof first_ifs[0]);
+    open_fresh(fx, &clock_settings, DEVICECA_OK);
+    X509 *old_ca = ca_cert(fx);
+    assert_true(llabs((long long)(asn1_seconds(X509_get0_notBefore(old_ca)) - fake_time)) <= 3600);
+    check_identity_at(fx, fake_time);
+    size_t old_len = 0;
+    unsigned char *old_der = ca_der_now(fx, &old_len);
+    expect_refresh(fx, 0);
+
+    /* 2035: the server certificate has long expired, the CA has five years
+     * left: a new server certificate from the same CA. */
+    fake_time = utc(2035, 6, 1);
+    expect_refresh(fx, 1);
+    assert_true(same_ca(fx, old_der, old_len));
+    check_identity_at(fx, fake_time);
+    expect_refresh(fx, 0);
+
+    /* 2041: the CA has expired. Refreshing replaces it (it does not fail). */
+    fake_time = utc(2041, 1, 1);
+    assert_true(asn1_seconds(X509_get0_notAfter(old_ca)) < fake_time);
+    expect_refresh(fx, 1);
+    assert_false(same_ca(fx, old_der, old_len));
+    X509 *new_ca = ca_cert(fx);
+    assert_int_equal(X509_check_ca(new_ca), 1);
+    int days = 0, secs = 0;
+    assert_int_equal(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(new_ca), X509_get0_notAfter(new_ca)), 1);
+    assert_true(days >= 3650 && days <= 3651);
+    assert_true(llabs((long long)(asn1_seconds(X509_get0_notBefore(new_ca)) - fake_time)) <= 3600);
+    char cn[128];
+    assert_true(X509_NAME_get_text_by_NID(X509_get_subject_name(new_ca), NID_commonName, cn, sizeof cn) > 0);
+    assert_string_equal(cn, "OpenNVT Device CA TEST-0001");
+    check_identity_at(fx, fake_time);
+    struct identity id;
+    get_identity(fx, &id);
+    /* Not issued by the old CA, and a full 397 days. */
+    assert_int_not_equal(X509_verify(id.cert, X509_get0_pubkey(old_ca)), 1);
+    ERR_clear_error();
+    assert_int_equal(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(id.cert), X509_get0_notAfter(id.cert)), 1);
+    assert_true(days >= 397 && days <= 398);
+    assert_sans(id.cert, first_ips, sizeof first_ips / sizeof first_ips[0]);
+    put_identity(&id);
+    expect_refresh(fx, 0);
+
+    /* Persisted: a reopen serves the new CA. */
+    size_t new_len = 0;
+    unsigned char *new_der = ca_der_now(fx, &new_len);
+    deviceca_close(fx->ca);
+    fx->ca = NULL;
+    assert_int_equal(deviceca_open(&fx->ca, fx->dir.path, fx->box, &clock_settings), DEVICECA_OK);
+    assert_true(same_ca(fx, new_der, new_len));
+    expect_refresh(fx, 0);
+
+    /* The real clock again (deviceca_set_clock NULL): the CA made "in 2041"
+     * is not valid yet, so it is replaced too. */
+    deviceca_set_clock(fx->ca, NULL);
+    expect_refresh(fx, 1);
+    assert_false(same_ca(fx, new_der, new_len));
+    check_identity_at(fx, time(NULL));
+    expect_refresh(fx, 0);
+    deviceca_set_clock(NULL, fake_now); /* harmless */
+
+    free(old_der);
+    free(new_der);
+    X509_free(old_ca);
+    X509_free(new_ca);
+}
+
+/* Within the CA's last 427 days (the server lifetime and its renewal
+ * window) the CA is replaced once, and the next refreshes do nothing. */
+static void test_ca_rekey_before_expiry(void **state)
+{
+    struct fixture *fx = *state;
+    struct deviceca_settings p384 = clock_settings;
+    p384.key_type = "EC-P384";
+    fake_time = utc(2030, 1, 1);
+    open_fresh(fx, &p384, DEVICECA_OK);
+    X509 *old_ca = ca_cert(fx);
+    time_t ca_after = asn1_seconds(X509_get0_notAfter(old_ca));
+    size_t old_len = 0;
+    unsigned char *old_der = ca_der_now(fx, &old_len);
+
+    /* 430 days left: not due; the expired server certificate is renewed for
+     * its full lifetime from the same CA. */
+    fake_time = ca_after - 430L * DAY;
+    expect_refresh(fx, 1);
+    assert_true(same_ca(fx, old_der, old_len));
+    check_identity_at(fx, fake_time);
+    expect_refresh(fx, 0);
+
+    /* 20 days left (the server certificate would be cut to them, and always
+     * "expiring"): one re-key, then nothing. */
+    fake_time = ca_after - 20L * DAY;
+    expect_refresh(fx, 1);
+    assert_false(same_ca(fx, old_der, old_len));
+    X509 *new_ca = ca_cert(fx);
+    assert_int_equal(EVP_PKEY_get_bits(X509_get0_pubkey(new_ca)), 384); /* the configured key type */
+    check_identity_at(fx, fake_time);
+    struct identity id;
+    get_identity(fx, &id);
+    int days = 0, secs = 0;
+    assert_int_equal(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(id.cert), X509_get0_notAfter(id.cert)), 1);
+    assert_true(days >= 397); /* not cut short */
+    put_identity(&id);
+    size_t new_len = 0;
+    unsigned char *new_der = ca_der_now(fx, &new_len);
+    for (int i = 0; i < 3; i++) {
+        expect_refresh(fx, 0);
+        fake_time += DAY;
+    }
+    /* Past the old CA's expiry: still nothing to do. */
+    fake_time = ca_after + DAY;
+    expect_refresh(fx, 0);
+    assert_true(same_ca(fx, new_der, new_len));
+    check_identity_at(fx, fake_time);
+
+    free(old_der);
+    free(new_der);
+    X509_free(old_ca);
+    X509_free(new_ca);
+}
+
+/* The clock unset (1970) at the first open: open still yields a usable
+ * identity, from a provisional CA; refreshes keep it while the clock is
+ * unset and replace it at the first refresh with a set clock. */
+static void test_unset_clock_at_first_open(void **state)
+{
+    struct fixture *fx = *state;
+    fake_time = 10L * DAY;
+    open_fresh(fx, &clock_settings, DEVICECA_OK);
+    assert_non_null(fx->ca);
+    check_identity_at(fx, fake_time);
+    X509 *provisional = ca_cert(fx);
+    assert_true(asn1_seconds(X509_get0_notBefore(provisional)) < utc(2024, 1, 1));
+    size_t prov_len = 0;
+    unsigned char *prov_der = ca_der_now(fx, &prov_len);
+
+    /* Still unset: nothing is issued, and nothing fails. Addresses changing
+     * meanwhile wait for the clock too. */
+    expect_refresh(fx, 0);
+    use_addresses(second_ifs, sizeof second_ifs / sizeof second_ifs[0]);
+    fake_time += DAY;
+    expect_refresh(fx, 0);
+    assert_true(same_ca(fx, prov_der, prov_len));
+    /* Reopened at the unset time: loads what exists. */
+    reopen_with(fx, &clock_settings);
+    assert_true(same_ca(fx, prov_der, prov_len));
+    expect_refresh(fx, 0);
+
+    /* The clock is set: the provisional CA is replaced, and the new server
+     * certificate names the current addresses. */
+    fake_time = utc(2027, 3, 1);
+    expect_refresh(fx, 1);
+    assert_false(same_ca(fx, prov_der, prov_len));
+    X509 *ca = ca_cert(fx);
+    assert_true(llabs((long long)(asn1_seconds(X509_get0_notBefore(ca)) - fake_time)) <= 3600);
+    check_identity_at(fx, fake_time);
+    struct identity id;
+    get_identity(fx, &id);
+    assert_sans(id.cert, second_ips, sizeof second_ips / sizeof second_ips[0]);
+    put_identity(&id);
+    expect_refresh(fx, 0);
+    size_t len = 0;
+    unsigned char *der = ca_der_now(fx, &len);
+
+    /* A later boot with the clock unset again keeps the good CA. */
+    fake_time = 20L * DAY;
+    reopen_with(fx, &clock_settings);
+    assert_true(same_ca(fx, der, len));
+    expect_refresh(fx, 0);
+    assert_true(same_ca(fx, der, len));
+
+    free(prov_der);
+    free(der);
+    X509_free(provisional);
+    X509_free(ca);
+}
+
+/* Whatever the clock does, refresh never fails because of it, and after a
+ * refresh at a plausible time the identity is valid then and stable. */
+static void test_refresh_never_fails_on_time(void **state)
+{
+    struct fixture *fx = *state;
+    fake_time = utc(2026, 1, 1);
+    open_fresh(fx, &clock_settings, DEVICECA_OK);
+    /* Plausible: 2024-01-01 up to ten years before the last time a
+     * certificate can name (9999-12-31). */
+    const struct {
+        time_t t;
+        int plausible;
+    } steps[] = {
+        { utc(2026, 1, 2), 1 },   { utc(2027, 6, 1), 1 },  { utc(2023, 12, 31), 0 }, { (time_t)-1, 0 },
+        { 0, 0 },                 { utc(2036, 1, 1), 1 },  { utc(2050, 1, 1), 1 },   { utc(2025, 1, 1), 1 },
+        { utc(2100, 2, 28), 1 },  { utc(9980, 1, 1), 1 },  { utc(9995, 1, 1), 0 },   { utc(9999, 12, 31), 0 },
+        { utc(2024, 1, 2), 1 },   { utc(2034, 12, 31), 1 }, { utc(2024, 1, 1), 1 },  { utc(2035, 1, 2), 1 },
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        fake_time = steps[i].t;
+        int changed = -1;
+        int rc = deviceca_refresh(fx->ca, &changed);
+        if (rc != DEVICECA_OK)
+            fail_msg("refresh at %lld: %s", (long long)fake_time, deviceca_strerror(rc));
+        if (steps[i].plausible) {
+            check_identity_at(fx, fake_time);
+            expect_refresh(fx, 0);
+        } else if (changed != 0) {
+            fail_msg("refresh at the implausible %lld changed the identity", (long long)fake_time);
+        }
+    }
+}
+
 static const struct CMUnitTest regular_tests[] = {
     cmocka_unit_test_setup_teardown(test_first_open, fixture_setup, fixture_teardown),
     cmocka_unit_test_setup_teardown(test_reopen_loads_same, fixture_setup, fixture_teardown),
@@ -775,6 +1081,10 @@ static const struct CMUnitTest regular_tests[] = {
     cmocka_unit_test_setup_teardown(test_ca_export, fixture_setup, fixture_teardown),
     cmocka_unit_test_setup_teardown(test_renew_before_expiry, fixture_setup, fixture_teardown),
     cmocka_unit_test_setup_teardown(test_settings_and_faults, fixture_setup, fixture_teardown),
+    cmocka_unit_test_setup_teardown(test_ca_rekey_after_expiry, fixture_setup, fixture_teardown),
+    cmocka_unit_test_setup_teardown(test_ca_rekey_before_expiry, fixture_setup, fixture_teardown),
+    cmocka_unit_test_setup_teardown(test_unset_clock_at_first_open, fixture_setup, fixture_teardown),
+    cmocka_unit_test_setup_teardown(test_refresh_never_fails_on_time, fixture_setup, fixture_teardown),
 };
 
 UNIT_MAIN("deviceca", regular_tests)
