@@ -103,6 +103,14 @@ int x509util_parse_crl(const unsigned char *buf, size_t len, X509_CRL **out);
 int x509util_parse_pkcs8(const unsigned char *buf, size_t len, const char *passphrase, EVP_PKEY **out);
 /* Parses PKCS#12 with the passphrase (NULL or "" tried as empty): the key,
  * its certificate and the other certificates (chain, may be NULL). */
+/* Password-based encryption, in PKCS#8 and PKCS#12 alike, is accepted only
+ * as PBES2 with PBKDF2 (PRF HMAC-SHA-1/SHA-224/256/384/512) or a PKCS#12
+ * pbeWithSHAAnd* scheme, each asking for 1..1,000,000 iterations, and all the
+ * derivations of one input (PKCS#12: MAC, encrypted parts, shrouded keys)
+ * at most 2,000,000 together; a PKCS#12 holds at most 16 parts and 64 bags,
+ * safeContents nested at most 4 deep. Anything else (scrypt, PKCS#5 v1, PBMAC1,
+ * unknown schemes) is X509UTIL_E_MALFORMED, refused before any derivation.
+ * (Added with the PBE cost limits.) */
 int x509util_parse_pkcs12(const unsigned char *buf, size_t len, const char *passphrase, EVP_PKEY **key,
                           X509 **cert, STACK_OF(X509) **chain);
 
