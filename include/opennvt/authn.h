@@ -42,6 +42,12 @@ struct authn_settings {
     time_t (*now)(void);             /* device clock; NULL: time(NULL) */
 };
 
+/* Ranges of the failure policy (GetAuthFailureWarningOptions). */
+#define AUTHN_MONITOR_PERIOD_MIN 1
+#define AUTHN_MONITOR_PERIOD_MAX 3600
+#define AUTHN_MAX_FAILURES_MIN 1
+#define AUTHN_MAX_FAILURES_MAX 100
+
 /* ONVIF AuthFailureWarningConfiguration. */
 struct authn_failure_policy {
     int enabled;                     /* bool: monitor, warn and block (default on) */
@@ -85,6 +91,8 @@ unsigned authn_get_digest_algorithms(struct authn *a);
 int authn_set_digest_algorithms(struct authn *a, unsigned algs);
 
 void authn_get_failure_policy(struct authn *a, struct authn_failure_policy *out);
+/* 1 when every value is within the ranges above. */
+int authn_failure_policy_valid(const struct authn_failure_policy *p);
 /* Returns 0, or -1 when a value is out of range (nothing changed). */
 int authn_set_failure_policy(struct authn *a, const struct authn_failure_policy *in);
 

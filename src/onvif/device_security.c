@@ -20,10 +20,6 @@
  * run one at a time or one could persist the other's stale value. */
 static pthread_mutex_t authn_settings_lock = PTHREAD_MUTEX_INITIALIZER;
 
-#define AUTHFAIL_PERIOD_MIN 1
-#define AUTHFAIL_PERIOD_MAX 3600
-#define AUTHFAIL_COUNT_MIN 1
-#define AUTHFAIL_COUNT_MAX 100
 
 static void *zalloc(struct soap *soap, size_t n)
 {
@@ -360,8 +356,8 @@ int __tds__GetAuthFailureWarningOptions(struct soap *soap, struct _tds__GetAuthF
                                         struct _tds__GetAuthFailureWarningOptionsResponse *resp)
 {
     (void)req;
-    resp->MonitorPeriodRange = range_of(soap, AUTHFAIL_PERIOD_MIN, AUTHFAIL_PERIOD_MAX);
-    resp->AuthFailureRange = range_of(soap, AUTHFAIL_COUNT_MIN, AUTHFAIL_COUNT_MAX);
+    resp->MonitorPeriodRange = range_of(soap, AUTHN_MONITOR_PERIOD_MIN, AUTHN_MONITOR_PERIOD_MAX);
+    resp->AuthFailureRange = range_of(soap, AUTHN_MAX_FAILURES_MIN, AUTHN_MAX_FAILURES_MAX);
     return SOAP_OK;
 }
 
@@ -387,8 +383,7 @@ int __tds__SetAuthFailureWarningConfiguration(struct soap *soap, struct _tds__Se
         .monitor_period_s = req->MonitorPeriod,
         .max_failures = req->MaxAuthFailures,
     };
-    if (p.monitor_period_s < AUTHFAIL_PERIOD_MIN || p.monitor_period_s > AUTHFAIL_PERIOD_MAX ||
-        p.max_failures < AUTHFAIL_COUNT_MIN || p.max_failures > AUTHFAIL_COUNT_MAX)
+    if (!authn_failure_policy_valid(&p))
         return onvif_sender_fault(soap, "ter:InvalidArgVal", NULL, "MonitorPeriod or MaxAuthFailures out of range");
     /* Persist first: a change that cannot be saved is not applied. */
     pthread_mutex_lock(&authn_settings_lock);

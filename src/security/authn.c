@@ -952,10 +952,15 @@ void authn_get_failure_policy(struct authn *a, struct authn_failure_policy *out)
     pthread_mutex_unlock(&a->lock);
 }
 
+int authn_failure_policy_valid(const struct authn_failure_policy *p)
+{
+    return p && p->monitor_period_s >= AUTHN_MONITOR_PERIOD_MIN && p->monitor_period_s <= AUTHN_MONITOR_PERIOD_MAX &&
+           p->max_failures >= AUTHN_MAX_FAILURES_MIN && p->max_failures <= AUTHN_MAX_FAILURES_MAX;
+}
+
 int authn_set_failure_policy(struct authn *a, const struct authn_failure_policy *in)
 {
-    if (!in || in->monitor_period_s < 1 || in->monitor_period_s > 3600 || in->max_failures < 1 ||
-        in->max_failures > 100)
+    if (!authn_failure_policy_valid(in))
         return -1;
     pthread_mutex_lock(&a->lock);
     a->policy = *in;
