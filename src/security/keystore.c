@@ -2428,23 +2428,38 @@ int keystore_upload_passphrase(struct keystore *ks, const char *passphrase, cons
     return rc;
 }
 
-int keystore_list_passphrases(struct keystore *ks, struct keystore_object_info **out, size_t *n)
+/* Copies the id/alias pairs of passphrases or CRLs (records start with
+ * id[KEYSTORE_ID_MAX] then alias[]); caller holds ks->lock. */
+#define COPY_ID_ALIAS(list, recs, count)                                      \
+    for (size_t i_ = 0; (list) && i_ < (count); i_++) {                       \
+        memcpy((list)[i_].id, (recs)[i_].id, sizeof (list)[i_].id);           \
+        memcpy((list)[i_].alias, (recs)[i_].alias, sizeof (list)[i_].alias);  \
+    }
+
+enum object_list { LIST_PASSPHRASES, LIST_CRLS };
+
+static int list_objects(struct keystore *ks, enum object_list which, struct keystore_object_info **out, size_t *n)
 {
     if (!ks || !out || !n)
         return KEYSTORE_E_INVALID;
     pthread_mutex_lock(&ks->lock);
-    size_t count = ks->state.n_pass;
+    size_t count = which == LIST_PASSPHRASES ? ks->state.n_pass : ks->state.n_crls;
     struct keystore_object_info *list = calloc(count ? count : 1, sizeof *list);
-    for (size_t i = 0; list && i < count; i++) {
-        memcpy(list[i].id, ks->state.pass[i].id, sizeof list[i].id);
-        memcpy(list[i].alias, ks->state.pass[i].alias, sizeof list[i].alias);
-    }
+    if (which == LIST_PASSPHRASES)
+        COPY_ID_ALIAS(list, ks->state.pass, count)
+    else
+        COPY_ID_ALIAS(list, ks->state.crls, count)
     pthread_mutex_unlock(&ks->lock);
     if (!list)
         return KEYSTORE_E_NOMEM;
     *out = list;
     *n = count;
     return KEYSTORE_OK;
+}
+
+int keystore_list_passphrases(struct keystore *ks, struct keystore_object_info **out, size_t *n)
+{
+    return list_objects(ks, LIST_PASSPHRASES, out, n);
 }
 
 int keystore_delete_passphrase(struct keystore *ks, const char *id)
@@ -2538,21 +2553,7 @@ int keystore_crl_der(struct keystore *ks, const char *id, unsigned char **der, s
 
 int keystore_list_crls(struct keystore *ks, struct keystore_object_info **out, size_t *n)
 {
-    if (!ks || !out || !n)
-        return KEYSTORE_E_INVALID;
-    pthread_mutex_lock(&ks->lock);
-    size_t count = ks->state.n_crls;
-    struct keystore_object_info *list = calloc(count ? count : 1, sizeof *list);
-    for (size_t i = 0; list && i < count; i++) {
-        memcpy(list[i].id, ks->state.crls[i].id, sizeof list[i].id);
-        memcpy(list[i].alias, ks->state.crls[i].alias, sizeof list[i].alias);
-    }
-    pthread_mutex_unlock(&ks->lock);
-    if (!list)
-        return KEYSTORE_E_NOMEM;
-    *out = list;
-    *n = count;
-    return KEYSTORE_OK;
+    return list_objects(ks, LIST_CRLS, out, n);
 }
 
 int keystore_delete_crl(struct keystore *ks, const char *id)
