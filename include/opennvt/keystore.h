@@ -32,6 +32,8 @@ struct secretbox;
 #define KEYSTORE_MAX_PASSPHRASES 16
 #define KEYSTORE_MAX_CRLS 16
 #define KEYSTORE_MAX_KEYGEN 4          /* concurrent key generations */
+#define KEYSTORE_MAX_CPV_POLICIES 16   /* certification path validation policies */
+#define KEYSTORE_MAX_TRUST_ANCHORS 16  /* per policy */
 
 enum keystore_error {
     KEYSTORE_OK = 0,
@@ -55,6 +57,8 @@ enum keystore_error {
     KEYSTORE_E_INVALID = -18,
     KEYSTORE_E_KEY_MISMATCH = -19,    /* PKCS#12: the private key does not match the first certificate */
     KEYSTORE_E_DUPLICATE = -20,       /* the certificate is already stored (UploadCertificate: ter:Duplicate) */
+    KEYSTORE_E_NOT_CA = -21,          /* a trust anchor is not a CA certificate (basicConstraints CA:TRUE) */
+    KEYSTORE_E_PARAMS = -22,          /* certification path validation parameters not supported */
 };
 
 enum keystore_key_status { KEYSTORE_KEY_OK, KEYSTORE_KEY_GENERATING, KEYSTORE_KEY_CORRUPT };
@@ -88,6 +92,31 @@ struct keystore_path_info {
 struct keystore_object_info {         /* passphrases and CRLs */
     char id[KEYSTORE_ID_MAX];
     char alias[KEYSTORE_ALIAS_MAX + 1];
+};
+
+/* A certification path validation policy (Security, "Certification Path
+ * Validation Policy Management"): ID "CPVP-n". Trust anchors are keystore
+ * certificates that are CAs; they are referenced (cannot be deleted) while
+ * the policy exists. */
+struct keystore_cpv_policy {
+    char id[KEYSTORE_ID_MAX];
+    char alias[KEYSTORE_ALIAS_MAX + 1];
+    int require_client_auth_eku;      /* RequireTLSWWWClientAuthExtendedKeyUsage */
+    int use_delta_crls;               /* UseDeltaCRLs */
+    size_t n_anchors;                 /* 1..KEYSTORE_MAX_TRUST_ANCHORS */
+    char anchor_ids[KEYSTORE_MAX_TRUST_ANCHORS][KEYSTORE_ID_MAX];
+};
+
+/* What a validator needs for one policy, as new references (free with
+ * keystore_cpv_material_free): the anchors, every keystore certificate as
+ * candidate intermediates (Security: "all certificates in the keystore"),
+ * and every CRL in the keystore. */
+struct keystore_cpv_material {
+    STACK_OF(X509) *anchors;
+    STACK_OF(X509) *certs;
+    STACK_OF(X509_CRL) *crls;
+    int require_client_auth_eku;
+    int use_delta_crls;
 };
 
 struct keystore;
@@ -166,6 +195,34 @@ int keystore_delete_crl(struct keystore *ks, const char *id);
 /* Counts a use of a key, certificate or certification path (kind "key",
  * "cert", "path") by a feature: delta +1 or -1. */
 int keystore_set_reference(struct keystore *ks, const char *kind, const char *id, int delta);
+
+/* A security feature that holds references in its own state (the TLS
+ * server's assignments) registers here instead of counting them: every
+ * delete asks in_use(arg, kind, id) with kind "key", "cert", "path" or
+ * "cpvpolicy", and refuses with KEYSTORE_E_REFERENCED when it answers
+ * non-zero. in_use is called with the keystore's write lock held, so it must
+ * not call back into keystore writes (reads are fine). One checker; NULL
+ * removes it. */
+void keystore_set_reference_check(struct keystore *ks, int (*in_use)(void *arg, const char *kind, const char *id),
+                                  void *arg);
+
+/* Bumped by every change of the keystore's contents; lets users of derived
+ * data (loaded server identities, validation stores) know when to reload.
+ * Never 0 for an open keystore. Read it before the data derived from it: a
+ * change in between then shows as a newer generation, never a stale one. */
+unsigned long keystore_generation(struct keystore *ks);
+
+/* ---- certification path validation policies ---- */
+/* Creates from p (p->id ignored). Anchors must exist (KEYSTORE_E_NOT_FOUND)
+ * and be CA certificates (KEYSTORE_E_NOT_CA); 0 or more than
+ * KEYSTORE_MAX_TRUST_ANCHORS anchors, or duplicates: KEYSTORE_E_PARAMS. */
+int keystore_create_cpv_policy(struct keystore *ks, const struct keystore_cpv_policy *p, char id[KEYSTORE_ID_MAX]);
+int keystore_cpv_policy_info(struct keystore *ks, const char *id, struct keystore_cpv_policy *out);
+int keystore_list_cpv_policies(struct keystore *ks, struct keystore_cpv_policy **out, size_t *n);
+/* KEYSTORE_E_REFERENCED while the reference check says it is assigned. */
+int keystore_delete_cpv_policy(struct keystore *ks, const char *id);
+int keystore_cpv_material(struct keystore *ks, const char *id, struct keystore_cpv_material *out);
+void keystore_cpv_material_free(struct keystore_cpv_material *m);
 
 const char *keystore_strerror(int err);
 const char *keystore_key_status_name(enum keystore_key_status s);   /* "ok", "generating", "corrupt" */

@@ -1,7 +1,8 @@
-/* The keystore: keys, certificates, certification paths, passphrases and
- * CRLs with their referential integrity, asynchronous key generation on
- * worker threads, the read-only factory identity overlay, and persistence in
- * state_dir/keystore.xml (0600) with private keys and passphrases sealed. */
+/* The keystore: keys, certificates, certification paths, passphrases, CRLs
+ * and certification path validation policies with their referential
+ * integrity, asynchronous key generation on worker threads, the read-only
+ * factory identity overlay, and persistence in state_dir/keystore.xml (0600)
+ * with private keys and passphrases sealed. */
 #include "opennvt/keystore.h"
 #include "opennvt/atomicfile.h"
 #include "opennvt/log.h"
@@ -12,6 +13,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -29,6 +31,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #define KEYGEN_NICE 19
 #define AREA "keystore"
@@ -97,16 +100,21 @@ struct crl_rec {
     struct blob der;
 };
 
+/* Plain data (IDs and flags only), so the public struct is the record and a
+ * state copy needs nothing deep for it. */
+typedef struct keystore_cpv_policy cpv_rec;
+
 /* Everything the keystore holds, factory objects first. A change is made on
  * a deep copy and swapped in only after it reached disk. */
 struct ks_state {
-    unsigned long next_key, next_cert, next_path, next_pass, next_crl;
-    size_t n_keys, n_certs, n_paths, n_pass, n_crls;
+    unsigned long next_key, next_cert, next_path, next_pass, next_crl, next_cpv;
+    size_t n_keys, n_certs, n_paths, n_pass, n_crls, n_cpv;
     struct key_rec keys[KEYSTORE_MAX_KEYS + FACTORY_MAX_KEYS];
     struct cert_rec certs[KEYSTORE_MAX_CERTS + FACTORY_MAX_CERTS];
     struct path_rec paths[KEYSTORE_MAX_PATHS + 1];
     struct pass_rec pass[KEYSTORE_MAX_PASSPHRASES];
     struct crl_rec crls[KEYSTORE_MAX_CRLS];
+    cpv_rec cpv[KEYSTORE_MAX_CPV_POLICIES];
 };
 
 struct keygen_slot {
@@ -127,6 +135,13 @@ struct keystore {
     struct secretbox *box;
     struct ks_state state;
     struct keygen_slot slots[KEYSTORE_MAX_KEYGEN];
+    /* The feature that answers "still in use?" for every delete; changed
+     * and called under write_lock only. */
+    int (*in_use)(void *arg, const char *kind, const char *id);
+    void *in_use_arg;
+    /* Bumped after each swap of the state; atomic so that polling it never
+     * waits for a writer. Starts at 1: a user's "never loaded" 0 differs. */
+    atomic_ulong generation;
 };
 
 struct keygen_job {
@@ -161,6 +176,8 @@ const char *keystore_strerror(int err)
     case KEYSTORE_E_INVALID: return "invalid argument";
     case KEYSTORE_E_KEY_MISMATCH: return "the private key does not match the certificate";
     case KEYSTORE_E_DUPLICATE: return "the certificate is already stored";
+    case KEYSTORE_E_NOT_CA: return "a trust anchor is not a CA certificate";
+    case KEYSTORE_E_PARAMS: return "certification path validation parameters not supported";
     }
     return "unknown error";
 }
@@ -383,7 +400,7 @@ static void state_clear(struct ks_state *st)
             secretbox_free(st->pass[i].sealed, strlen(st->pass[i].sealed));
     for (size_t i = 0; i < st->n_crls; i++)
         free(st->crls[i].der.p);
-    st->n_keys = st->n_certs = st->n_paths = st->n_pass = st->n_crls = 0;
+    st->n_keys = st->n_certs = st->n_paths = st->n_pass = st->n_crls = st->n_cpv = 0;
 }
 
 /* A malloc'd deep copy of src, or NULL. */
@@ -472,6 +489,14 @@ static struct crl_rec *find_crl(struct ks_state *st, const char *id)
     return NULL;
 }
 
+static cpv_rec *find_cpv(struct ks_state *st, const char *id)
+{
+    for (size_t i = 0; id && i < st->n_cpv; i++)
+        if (!strcmp(st->cpv[i].id, id))
+            return &st->cpv[i];
+    return NULL;
+}
+
 /* The key whose public key is pub: an ok key with a private key first, then
  * any ok key, then any (its status then refuses the operation). */
 static struct key_rec *find_key_by_pub(struct ks_state *st, const unsigned char *pub, size_t len)
@@ -538,6 +563,34 @@ static int cert_in_path(const struct ks_state *st, const char *cert_id)
             if (!strcmp(st->paths[i].cert_ids[k], cert_id))
                 return 1;
     return 0;
+}
+
+static int cert_is_anchor(const struct ks_state *st, const char *cert_id)
+{
+    for (size_t i = 0; i < st->n_cpv; i++)
+        for (size_t k = 0; k < st->cpv[i].n_anchors; k++)
+            if (!strcmp(st->cpv[i].anchor_ids[k], cert_id))
+                return 1;
+    return 0;
+}
+
+/* basicConstraints present with CA:TRUE (and keyCertSign when keyUsage is
+ * there): X509_check_ca answers 1 for exactly that; its 3, 4 and 5 (v1
+ * self-signed roots, keyUsage or Netscape type alone) are not enough for a
+ * trust anchor. */
+static int der_is_ca(const struct blob *der)
+{
+    const unsigned char *p = der->p;
+    X509 *x = d2i_X509(NULL, &p, (long)der->len);
+    int ca = x && p == der->p + der->len && X509_check_ca(x) == 1;
+    X509_free(x);
+    return ca;
+}
+
+/* Asks the registered feature whether kind/id is in use; write_lock held. */
+static int in_use_elsewhere(const struct keystore *ks, const char *kind, const char *id)
+{
+    return ks->in_use && ks->in_use(ks->in_use_arg, kind, id) != 0;
 }
 
 /* --- sealing ------------------------------------------------------------- */
@@ -700,6 +753,7 @@ static int store(const struct keystore *ks, const struct ks_state *st)
     set_prop_ul(root, "next-path", st->next_path, &ok);
     set_prop_ul(root, "next-passphrase", st->next_pass, &ok);
     set_prop_ul(root, "next-crl", st->next_crl, &ok);
+    set_prop_ul(root, "next-cpv-policy", st->next_cpv, &ok);
     for (size_t i = 0; i < st->n_keys && ok; i++) {
         const struct key_rec *k = &st->keys[i];
         if (k->read_only) {
@@ -753,6 +807,16 @@ static int store(const struct keystore *ks, const struct ks_state *st)
         set_prop(n, "id", st->crls[i].id, &ok);
         set_prop(n, "alias", st->crls[i].alias, &ok);
     }
+    for (size_t i = 0; i < st->n_cpv && ok; i++) {
+        const cpv_rec *v = &st->cpv[i];
+        xmlNode *n = add_child(root, "cpv-policy", NULL, &ok);
+        set_prop(n, "id", v->id, &ok);
+        set_prop(n, "alias", v->alias, &ok);
+        set_prop(n, "require-client-auth-eku", bool_text(v->require_client_auth_eku), &ok);
+        set_prop(n, "use-delta-crls", bool_text(v->use_delta_crls), &ok);
+        for (size_t k = 0; k < v->n_anchors; k++)
+            add_child(n, "anchor", v->anchor_ids[k], &ok);
+    }
     xmlChar *mem = NULL;
     int size = 0;
     if (ok)
@@ -788,6 +852,7 @@ static int commit(struct keystore *ks, struct ks_state *next)
         pthread_mutex_lock(&ks->lock);
         state_clear(&ks->state);
         ks->state = *next;
+        atomic_fetch_add(&ks->generation, 1);
         pthread_mutex_unlock(&ks->lock);
         free(next);
     } else {
@@ -1040,6 +1105,53 @@ static int load_crl(xmlNode *n, struct ks_state *st)
     return 0;
 }
 
+static int prop_bool(xmlNode *n, const char *name, int *out)
+{
+    char *t = get_prop(n, name);
+    int rc = 0;
+    if (t && !strcmp(t, "true"))
+        *out = 1;
+    else if (t && !strcmp(t, "false"))
+        *out = 0;
+    else
+        rc = -1;
+    xmlFree(t);
+    return rc;
+}
+
+/* The anchors are only read here; whether they exist and are CAs is checked
+ * with the other cross references (check_links). */
+static int load_cpv(xmlNode *n, struct ks_state *st)
+{
+    if (st->n_cpv >= KEYSTORE_MAX_CPV_POLICIES)
+        return -1;
+    cpv_rec *v = &st->cpv[st->n_cpv];
+    memset(v, 0, sizeof *v);
+    if (load_id_alias(n, v->id, v->alias, "CPVP-", &st->next_cpv) || find_cpv(st, v->id) ||
+        prop_bool(n, "require-client-auth-eku", &v->require_client_auth_eku) ||
+        prop_bool(n, "use-delta-crls", &v->use_delta_crls))
+        return -1;
+    for (xmlNode *c = n->children; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        if (strcmp((const char *)c->name, "anchor") || v->n_anchors >= KEYSTORE_MAX_TRUST_ANCHORS)
+            return -1;
+        char *t = (char *)xmlNodeGetContent(c);
+        int ok = t && id_ok(t);
+        for (size_t k = 0; ok && k < v->n_anchors; k++)
+            ok = strcmp(v->anchor_ids[k], t) != 0;
+        if (ok)
+            snprintf(v->anchor_ids[v->n_anchors++], KEYSTORE_ID_MAX, "%s", t);
+        xmlFree(t);
+        if (!ok)
+            return -1;
+    }
+    if (v->n_anchors == 0)
+        return -1;
+    st->n_cpv++;
+    return 0;
+}
+
 /* A reference count kept for a factory object; quietly dropped when the
  * factory identity is gone. */
 static int load_factory_ref(xmlNode *n, struct ks_state *st)
@@ -1111,6 +1223,26 @@ static void drop_dangling_factory_links(struct ks_state *st)
             i--;
             dropped = 1;
         }
+        /* A re-provisioned factory chain may bring a FACTORY-CA-n that is
+         * no CA: a policy must not trust it just because the ID matches. */
+        for (size_t i = 0; i < st->n_cpv; i++) {
+            cpv_rec *v = &st->cpv[i];
+            int missing = 0;
+            for (size_t k = 0; k < v->n_anchors; k++) {
+                const struct cert_rec *c = find_cert(st, v->anchor_ids[k]);
+                if (is_factory_id(v->anchor_ids[k]))
+                    missing |= !c || !der_is_ca(&c->der);
+                else
+                    missing |= !c && dropped;
+            }
+            if (!missing)
+                continue;
+            log_warning(AREA, "certification path validation policy %s dropped: a factory trust anchor is gone "
+                        "or no CA", v->id);
+            memmove(v, v + 1, (st->n_cpv - i - 1) * sizeof *v);
+            st->n_cpv--;
+            i--;
+        }
     } while (dropped);
 }
 
@@ -1147,6 +1279,15 @@ static int check_links(struct ks_state *st)
                 log_err(AREA, "path %s names the missing certificate %s", st->paths[i].id, st->paths[i].cert_ids[k]);
                 return -1;
             }
+    for (size_t i = 0; i < st->n_cpv; i++)
+        for (size_t k = 0; k < st->cpv[i].n_anchors; k++) {
+            const struct cert_rec *c = find_cert(st, st->cpv[i].anchor_ids[k]);
+            if (!c || !der_is_ca(&c->der)) {
+                log_err(AREA, "certification path validation policy %s names the %s certificate %s as trust anchor",
+                        st->cpv[i].id, c ? "non-CA" : "missing", st->cpv[i].anchor_ids[k]);
+                return -1;
+            }
+        }
     return 0;
 }
 
@@ -1186,6 +1327,10 @@ static int load(const struct keystore *ks, struct ks_state *st, int *had_generat
                     load_counter(root, "next-passphrase", &st->next_pass) ||
                     load_counter(root, "next-crl", &st->next_crl)))
         rc = -EINVAL;
+    /* Files written before policies existed lack next-cpv-policy. */
+    if (rc == 0 && xmlHasProp(root, (const xmlChar *)"next-cpv-policy") &&
+        load_counter(root, "next-cpv-policy", &st->next_cpv))
+        rc = -EINVAL;
     for (xmlNode *c = root ? root->children : NULL; c && rc == 0; c = c->next) {
         if (c->type != XML_ELEMENT_NODE)
             continue;
@@ -1201,6 +1346,8 @@ static int load(const struct keystore *ks, struct ks_state *st, int *had_generat
             r = load_pass(c, st);
         else if (!strcmp(name, "crl"))
             r = load_crl(c, st);
+        else if (!strcmp(name, "cpv-policy"))
+            r = load_cpv(c, st);
         else if (!strcmp(name, "factory-ref"))
             r = load_factory_ref(c, st);
         else
@@ -1429,7 +1576,8 @@ int keystore_open(struct keystore **out, const char *state_dir, const char *fact
     ks->box = box;
     xmlInitParser();
     struct ks_state *st = &ks->state;
-    st->next_key = st->next_cert = st->next_path = st->next_pass = st->next_crl = 1;
+    st->next_key = st->next_cert = st->next_path = st->next_pass = st->next_crl = st->next_cpv = 1;
+    atomic_init(&ks->generation, 1);
     int rc = load_factory(ks, factory_dir, st);
     int had_generating = 0;
     if (rc == KEYSTORE_OK) {
@@ -1517,8 +1665,10 @@ static void finish_generation(struct keystore *ks, const char *id, int ok, const
      * "generating" reads as corrupt on the next start. */
     pthread_mutex_lock(&ks->lock);
     cur = find_key(&ks->state, id);
-    if (cur)
+    if (cur) {
         cur->status = KEYSTORE_KEY_CORRUPT;
+        atomic_fetch_add(&ks->generation, 1);
+    }
     pthread_mutex_unlock(&ks->lock);
     log_err(AREA, "key %s: could not save the result of its generation; it is corrupt", id);
 }
@@ -1992,7 +2142,7 @@ int keystore_delete_key(struct keystore *ks, const char *id)
         rc = KEYSTORE_E_NOT_FOUND;
     else if (k->read_only)
         rc = KEYSTORE_E_READ_ONLY;
-    else if (k->refs > 0 || key_used_by_cert(&ks->state, id))
+    else if (k->refs > 0 || key_used_by_cert(&ks->state, id) || in_use_elsewhere(ks, "key", id))
         rc = KEYSTORE_E_REFERENCED;
     struct ks_state *next = NULL;
     if (rc == KEYSTORE_OK && !(next = state_dup(&ks->state)))
@@ -2229,7 +2379,8 @@ int keystore_delete_cert(struct keystore *ks, const char *id)
         rc = KEYSTORE_E_NOT_FOUND;
     else if (c->read_only)
         rc = KEYSTORE_E_READ_ONLY;
-    else if (c->refs > 0 || cert_in_path(&ks->state, id))
+    else if (c->refs > 0 || cert_in_path(&ks->state, id) || cert_is_anchor(&ks->state, id) ||
+             in_use_elsewhere(ks, "cert", id))
         rc = KEYSTORE_E_REFERENCED;
     struct ks_state *next = NULL;
     if (rc == KEYSTORE_OK && !(next = state_dup(&ks->state)))
@@ -2366,7 +2517,7 @@ int keystore_delete_path(struct keystore *ks, const char *id)
         rc = KEYSTORE_E_NOT_FOUND;
     else if (p->read_only)
         rc = KEYSTORE_E_READ_ONLY;
-    else if (p->refs > 0)
+    else if (p->refs > 0 || in_use_elsewhere(ks, "path", id))
         rc = KEYSTORE_E_REFERENCED;
     struct ks_state *next = NULL;
     if (rc == KEYSTORE_OK && !(next = state_dup(&ks->state)))
@@ -2617,4 +2768,217 @@ int keystore_set_reference(struct keystore *ks, const char *kind, const char *id
     }
     pthread_mutex_unlock(&ks->write_lock);
     return rc;
+}
+
+void keystore_set_reference_check(struct keystore *ks, int (*in_use)(void *arg, const char *kind, const char *id),
+                                  void *arg)
+{
+    if (!ks)
+        return;
+    /* Under write_lock, so no delete runs half with the old checker. */
+    pthread_mutex_lock(&ks->write_lock);
+    ks->in_use = in_use;
+    ks->in_use_arg = in_use ? arg : NULL;
+    pthread_mutex_unlock(&ks->write_lock);
+}
+
+unsigned long keystore_generation(struct keystore *ks)
+{
+    return ks ? atomic_load(&ks->generation) : 0;
+}
+
+/* --- certification path validation policies ------------------------------ */
+
+int keystore_create_cpv_policy(struct keystore *ks, const struct keystore_cpv_policy *p, char id[KEYSTORE_ID_MAX])
+{
+    if (!ks || !p || !id)
+        return KEYSTORE_E_INVALID;
+    int rc = check_alias(p->alias);
+    if (rc != KEYSTORE_OK)
+        return rc;
+    if (p->n_anchors == 0 || p->n_anchors > KEYSTORE_MAX_TRUST_ANCHORS)
+        return KEYSTORE_E_PARAMS;
+    for (size_t i = 0; i < p->n_anchors; i++) {
+        if (!id_ok(p->anchor_ids[i]))
+            return KEYSTORE_E_NOT_FOUND;
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(p->anchor_ids[k], p->anchor_ids[i]))
+                return KEYSTORE_E_PARAMS;
+    }
+    /* Anchors are checked under the read lock; a certificate never changes
+     * under its ID, only goes, which the check under write_lock catches. */
+    pthread_mutex_lock(&ks->lock);
+    for (size_t i = 0; i < p->n_anchors && rc == KEYSTORE_OK; i++) {
+        const struct cert_rec *c = find_cert(&ks->state, p->anchor_ids[i]);
+        if (!c)
+            rc = KEYSTORE_E_NOT_FOUND;
+        else if (!der_is_ca(&c->der))
+            rc = KEYSTORE_E_NOT_CA;
+    }
+    pthread_mutex_unlock(&ks->lock);
+    if (rc != KEYSTORE_OK)
+        return rc;
+    char new_id[KEYSTORE_ID_MAX] = "";
+    pthread_mutex_lock(&ks->write_lock);
+    struct ks_state *next = NULL;
+    if (ks->state.n_cpv >= KEYSTORE_MAX_CPV_POLICIES)
+        rc = KEYSTORE_E_FULL;
+    else if (!(next = state_dup(&ks->state)))
+        rc = KEYSTORE_E_NOMEM;
+    for (size_t i = 0; rc == KEYSTORE_OK && i < p->n_anchors; i++)
+        if (!find_cert(next, p->anchor_ids[i]))
+            rc = KEYSTORE_E_NOT_FOUND;
+    if (rc == KEYSTORE_OK) {
+        cpv_rec *v = &next->cpv[next->n_cpv++];
+        memset(v, 0, sizeof *v);
+        snprintf(v->id, sizeof v->id, "CPVP-%lu", next->next_cpv++);
+        copy_alias(v->alias, p->alias);
+        v->require_client_auth_eku = p->require_client_auth_eku != 0;
+        v->use_delta_crls = p->use_delta_crls != 0;
+        v->n_anchors = p->n_anchors;
+        for (size_t i = 0; i < p->n_anchors; i++)
+            snprintf(v->anchor_ids[i], KEYSTORE_ID_MAX, "%s", p->anchor_ids[i]);
+        snprintf(new_id, sizeof new_id, "%s", v->id);
+        rc = commit(ks, next);
+    } else {
+        state_free(next);
+    }
+    pthread_mutex_unlock(&ks->write_lock);
+    if (rc == KEYSTORE_OK) {
+        snprintf(id, KEYSTORE_ID_MAX, "%s", new_id);
+        log_notice(AREA, "certification path validation policy %s created (%zu trust anchor(s))", new_id,
+                   p->n_anchors);
+    }
+    return rc;
+}
+
+int keystore_cpv_policy_info(struct keystore *ks, const char *id, struct keystore_cpv_policy *out)
+{
+    if (!ks || !out)
+        return KEYSTORE_E_INVALID;
+    if (!id_ok(id))
+        return KEYSTORE_E_NOT_FOUND;
+    pthread_mutex_lock(&ks->lock);
+    const cpv_rec *v = find_cpv(&ks->state, id);
+    if (v)
+        *out = *v;
+    pthread_mutex_unlock(&ks->lock);
+    return v ? KEYSTORE_OK : KEYSTORE_E_NOT_FOUND;
+}
+
+int keystore_list_cpv_policies(struct keystore *ks, struct keystore_cpv_policy **out, size_t *n)
+{
+    if (!ks || !out || !n)
+        return KEYSTORE_E_INVALID;
+    pthread_mutex_lock(&ks->lock);
+    size_t count = ks->state.n_cpv;
+    struct keystore_cpv_policy *list = calloc(count ? count : 1, sizeof *list);
+    if (list && count)
+        memcpy(list, ks->state.cpv, count * sizeof *list);
+    pthread_mutex_unlock(&ks->lock);
+    if (!list)
+        return KEYSTORE_E_NOMEM;
+    *out = list;
+    *n = count;
+    return KEYSTORE_OK;
+}
+
+int keystore_delete_cpv_policy(struct keystore *ks, const char *id)
+{
+    if (!ks)
+        return KEYSTORE_E_INVALID;
+    if (!id_ok(id))
+        return KEYSTORE_E_NOT_FOUND;
+    pthread_mutex_lock(&ks->write_lock);
+    cpv_rec *v = find_cpv(&ks->state, id);
+    int rc = KEYSTORE_OK;
+    if (!v)
+        rc = KEYSTORE_E_NOT_FOUND;
+    else if (in_use_elsewhere(ks, "cpvpolicy", id))
+        rc = KEYSTORE_E_REFERENCED;
+    struct ks_state *next = NULL;
+    if (rc == KEYSTORE_OK && !(next = state_dup(&ks->state)))
+        rc = KEYSTORE_E_NOMEM;
+    if (rc == KEYSTORE_OK) {
+        size_t i = (size_t)(v - ks->state.cpv);
+        memmove(&next->cpv[i], &next->cpv[i + 1], (next->n_cpv - i - 1) * sizeof next->cpv[0]);
+        next->n_cpv--;
+        rc = commit(ks, next);
+    }
+    pthread_mutex_unlock(&ks->write_lock);
+    if (rc == KEYSTORE_OK)
+        log_notice(AREA, "certification path validation policy %s deleted", id);
+    return rc;
+}
+
+static int push_cert(STACK_OF(X509) *sk, const struct blob *der)
+{
+    const unsigned char *p = der->p;
+    X509 *x = d2i_X509(NULL, &p, (long)der->len);
+    if (!x)
+        return KEYSTORE_E_NOMEM;   /* stored DER parsed when it was stored */
+    if (!sk_X509_push(sk, x)) {
+        X509_free(x);
+        return KEYSTORE_E_NOMEM;
+    }
+    return KEYSTORE_OK;
+}
+
+static int push_crl(STACK_OF(X509_CRL) *sk, const struct blob *der)
+{
+    const unsigned char *p = der->p;
+    X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)der->len);
+    if (!crl)
+        return KEYSTORE_E_NOMEM;
+    if (!sk_X509_CRL_push(sk, crl)) {
+        X509_CRL_free(crl);
+        return KEYSTORE_E_NOMEM;
+    }
+    return KEYSTORE_OK;
+}
+
+int keystore_cpv_material(struct keystore *ks, const char *id, struct keystore_cpv_material *out)
+{
+    if (!ks || !out)
+        return KEYSTORE_E_INVALID;
+    memset(out, 0, sizeof *out);
+    if (!id_ok(id))
+        return KEYSTORE_E_NOT_FOUND;
+    struct keystore_cpv_material m = { sk_X509_new_null(), sk_X509_new_null(), sk_X509_CRL_new_null(), 0, 0 };
+    int rc = m.anchors && m.certs && m.crls ? KEYSTORE_OK : KEYSTORE_E_NOMEM;
+    pthread_mutex_lock(&ks->lock);
+    struct ks_state *st = &ks->state;
+    const cpv_rec *v = rc == KEYSTORE_OK ? find_cpv(st, id) : NULL;
+    if (rc == KEYSTORE_OK && !v)
+        rc = KEYSTORE_E_NOT_FOUND;
+    for (size_t i = 0; rc == KEYSTORE_OK && i < v->n_anchors; i++) {
+        const struct cert_rec *c = find_cert(st, v->anchor_ids[i]);
+        /* Anchors cannot be deleted while the policy exists. */
+        rc = c ? push_cert(m.anchors, &c->der) : KEYSTORE_E_NOT_FOUND;
+    }
+    for (size_t i = 0; rc == KEYSTORE_OK && i < st->n_certs; i++)
+        rc = push_cert(m.certs, &st->certs[i].der);
+    for (size_t i = 0; rc == KEYSTORE_OK && i < st->n_crls; i++)
+        rc = push_crl(m.crls, &st->crls[i].der);
+    if (rc == KEYSTORE_OK) {
+        m.require_client_auth_eku = v->require_client_auth_eku;
+        m.use_delta_crls = v->use_delta_crls;
+    }
+    pthread_mutex_unlock(&ks->lock);
+    if (rc != KEYSTORE_OK) {
+        keystore_cpv_material_free(&m);
+        return rc;
+    }
+    *out = m;
+    return KEYSTORE_OK;
+}
+
+void keystore_cpv_material_free(struct keystore_cpv_material *m)
+{
+    if (!m)
+        return;
+    sk_X509_pop_free(m->anchors, X509_free);
+    sk_X509_pop_free(m->certs, X509_free);
+    sk_X509_CRL_pop_free(m->crls, X509_CRL_free);
+    memset(m, 0, sizeof *m);
 }

@@ -4,7 +4,9 @@
  * they bind to keys, certification paths, passphrases, CRLs, referential
  * integrity and references, limits, aliases, persistence and IDs never
  * reused, what keystore.xml holds, refusal of a corrupt file, failed saves
- * changing nothing, and the read-only factory identity. */
+ * changing nothing, the read-only factory identity, certification path
+ * validation policies and their material, the reference check of security
+ * features, and the change generation. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +26,7 @@
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "opennvt/keystore.h"
 #include "opennvt/secretbox.h"
@@ -1588,6 +1591,672 @@ static void test_factory_identity_faults(void **state)
     free_chain(&c);
 }
 
+/* --- certification path validation policies ----------------------------- */
+
+/* A v1 self-signed certificate: no extensions at all, so no basicConstraints
+ * (OpenSSL's X509_check_ca still calls it a CA, answering 3). */
+static X509 *v1_self_signed(EVP_PKEY *key, const char *cn)
+{
+    X509 *x = X509_new();
+    assert_non_null(x);
+    X509_NAME *name = name_cn(cn);
+    assert_int_equal(X509_set_version(x, X509_VERSION_1), 1);
+    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
+    assert_int_equal(X509_set_issuer_name(x, name), 1);
+    assert_int_equal(X509_set_subject_name(x, name), 1);
+    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -60));
+    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
+    assert_int_equal(X509_set_pubkey(x, key), 1);
+    assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+    X509_NAME_free(name);
+    return x;
+}
+
+static struct keystore_cpv_policy cpv_of(const char *alias, const char *const *anchors, size_t n)
+{
+    struct keystore_cpv_policy p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.alias, sizeof p.alias, "%s", alias ? alias : "");
+    p.n_anchors = n;
+    for (size_t i = 0; i < n && i < KEYSTORE_MAX_TRUST_ANCHORS; i++)
+        snprintf(p.anchor_ids[i], sizeof p.anchor_ids[i], "%s", anchors[i]);
+    return p;
+}
+
+static void create_cpv(struct fixture *fx, const struct keystore_cpv_policy *p, char id[KEYSTORE_ID_MAX])
+{
+    int rc = keystore_create_cpv_policy(fx->ks, p, id);
+    if (rc != KEYSTORE_OK)
+        fail_msg("creating a policy: %s", keystore_strerror(rc));
+}
+
+static size_t n_cpv(struct fixture *fx)
+{
+    struct keystore_cpv_policy *l = NULL;
+    size_t n = 0;
+    assert_int_equal(keystore_list_cpv_policies(fx->ks, &l, &n), KEYSTORE_OK);
+    free(l);
+    return n;
+}
+
+/* Uploads a self-signed CA certificate of a fresh key; its ID in id. */
+static void upload_ca(struct fixture *fx, const char *cn, char id[KEYSTORE_ID_MAX])
+{
+    EVP_PKEY *key = ec_key();
+    X509 *x = self_signed(key, cn, 1);
+    char kid[KEYSTORE_ID_MAX];
+    upload_cert(fx, x, id, kid);
+    X509_free(x);
+    EVP_PKEY_free(key);
+}
+
+static void test_cpv_policies(void **state)
+{
+    struct fixture *fx = *state;
+    char ca1[KEYSTORE_ID_MAX], ca2[KEYSTORE_ID_MAX], id[KEYSTORE_ID_MAX], id2[KEYSTORE_ID_MAX];
+    upload_ca(fx, "CA one", ca1);
+    upload_ca(fx, "CA two", ca2);
+    assert_int_equal(n_cpv(fx), 0);
+
+    const char *both[] = { ca1, ca2 };
+    struct keystore_cpv_policy p = cpv_of("clients", both, 2);
+    p.require_client_auth_eku = 1;
+    snprintf(p.id, sizeof p.id, "CPVP-77");   /* ignored */
+    create_cpv(fx, &p, id);
+    assert_string_equal(id, "CPVP-1");
+    const char *one[] = { ca2 };
+    struct keystore_cpv_policy q = cpv_of("", one, 1);
+    q.use_delta_crls = 5;                      /* any non-zero is true */
+    create_cpv(fx, &q, id2);
+    assert_string_equal(id2, "CPVP-2");
+
+    struct keystore_cpv_policy info;
+    assert_int_equal(keystore_cpv_policy_info(fx->ks, id, &info), KEYSTORE_OK);
+    assert_string_equal(info.id, "CPVP-1");
+    assert_string_equal(info.alias, "clients");
+    assert_int_equal(info.require_client_auth_eku, 1);
+    assert_int_equal(info.use_delta_crls, 0);
+    assert_int_equal(info.n_anchors, 2);
+    assert_string_equal(info.anchor_ids[0], ca1);
+    assert_string_equal(info.anchor_ids[1], ca2);
+    assert_int_equal(keystore_cpv_policy_info(fx->ks, id2, &info), KEYSTORE_OK);
+    assert_int_equal(info.require_client_auth_eku, 0);
+    assert_int_equal(info.use_delta_crls, 1);
+    assert_int_equal(keystore_cpv_policy_info(fx->ks, "CPVP-99", &info), KEYSTORE_E_NOT_FOUND);
+    assert_int_equal(keystore_cpv_policy_info(fx->ks, NULL, &info), KEYSTORE_E_NOT_FOUND);
+    assert_int_equal(keystore_cpv_policy_info(fx->ks, id, NULL), KEYSTORE_E_INVALID);
+
+    struct keystore_cpv_policy *list = NULL;
+    size_t n = 0;
+    assert_int_equal(keystore_list_cpv_policies(fx->ks, &list, &n), KEYSTORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, id);
+    assert_string_equal(list[1].id, id2);
+    assert_string_equal(list[1].anchor_ids[0], ca2);
+    free(list);
+
+    /* Deleted IDs are not handed out again. */
+    assert_int_equal(keystore_delete_cpv_policy(fx->ks, id2), KEYSTORE_OK);
+    assert_int_equal(keystore_delete_cpv_policy(fx->ks, id2), KEYSTORE_E_NOT_FOUND);
+    assert_int_equal(keystore_cpv_policy_info(fx->ks, id2, &info), KEYSTORE_E_NOT_FOUND);
+    create_cpv(fx, &q, id2);
+    assert_string_equal(id2, "CPVP-3");
+    assert_int_equal(n_cpv(fx), 2);
+
+    /* Aliases: the longest fits, one byte more (unterminated) or bad UTF-8 does not. */
+    char out[KEYSTORE_ID_MAX] = "unchanged";
+    struct keystore_cpv_policy a = cpv_of(NULL, one, 1);
+    memset(a.alias, 'a', KEYSTORE_ALIAS_MAX);
+    create_cpv(fx, &a, id);
+    assert_int_equal(keystore_cpv_policy_info(fx->ks, id, &info), KEYSTORE_OK);
+    assert_int_equal(strlen(info.alias), KEYSTORE_ALIAS_MAX);
+    memset(a.alias, 'a', sizeof a.alias);
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, &a, out), KEYSTORE_E_ALIAS);
+    a = cpv_of("\xc0\xaf", one, 1);
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, &a, out), KEYSTORE_E_ALIAS);
+    assert_string_equal(out, "unchanged");
+
+    /* At most KEYSTORE_MAX_CPV_POLICIES. */
+    while (n_cpv(fx) < KEYSTORE_MAX_CPV_POLICIES)
+        create_cpv(fx, &q, id);
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, &q, out), KEYSTORE_E_FULL);
+    assert_string_equal(out, "unchanged");
+    reopen(fx);
+    assert_int_equal(n_cpv(fx), KEYSTORE_MAX_CPV_POLICIES);
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, &q, out), KEYSTORE_E_FULL);
+    assert_int_equal(keystore_delete_cpv_policy(fx->ks, id), KEYSTORE_OK);
+    create_cpv(fx, &q, out);
+
+    assert_int_equal(keystore_create_cpv_policy(NULL, &q, out), KEYSTORE_E_INVALID);
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, NULL, out), KEYSTORE_E_INVALID);
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, &q, NULL), KEYSTORE_E_INVALID);
+    assert_int_equal(keystore_list_cpv_policies(fx->ks, NULL, &n), KEYSTORE_E_INVALID);
+    assert_int_equal(keystore_delete_cpv_policy(NULL, id), KEYSTORE_E_INVALID);
+}
+
+static void test_cpv_policy_anchor_rules(void **state)
+{
+    struct fixture *fx = *state;
+    char ca[KEYSTORE_ID_MAX], leaf[KEYSTORE_ID_MAX], v1[KEYSTORE_ID_MAX], kid[KEYSTORE_ID_MAX];
+    char out[KEYSTORE_ID_MAX] = "unchanged";
+    upload_ca(fx, "anchor CA", ca);
+    EVP_PKEY *key = ec_key();
+    X509 *lx = self_signed(key, "not a CA", 0);
+    upload_cert(fx, lx, leaf, kid);
+    EVP_PKEY *vkey = ec_key();
+    X509 *vx = v1_self_signed(vkey, "old root");
+    assert_int_equal(X509_check_ca(vx), 3);   /* what a lax check would accept */
+    upload_cert(fx, vx, v1, kid);
+
+    const char *none[] = { ca };
+    struct keystore_cpv_policy p = cpv_of(NULL, none, 0);
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, &p, out), KEYSTORE_E_PARAMS);
+
+    /* 16 distinct anchors fit; 17 do not. */
+    char cas[KEYSTORE_MAX_TRUST_ANCHORS][KEYSTORE_ID_MAX];
+    const char *ids[KEYSTORE_MAX_TRUST_ANCHORS];
+    snprintf(cas[0], sizeof cas[0], "%s", ca);
+    for (size_t i = 1; i < KEYSTORE_MAX_TRUST_ANCHORS; i++)
+        upload_ca(fx, "another CA", cas[i]);
+    for (size_t i = 0; i < KEYSTORE_MAX_TRUST_ANCHORS; i++)
+        ids[i] = cas[i];
+    p = cpv_of(NULL, ids, KEYSTORE_MAX_TRUST_ANCHORS);
+    p.n_anchors = KEYSTORE_MAX_TRUST_ANCHORS + 1;
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, &p, out), KEYSTORE_E_PARAMS);
+    p.n_anchors = (size_t)-1;
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, &p, out), KEYSTORE_E_PARAMS);
+
+    const char *dup[] = { ca, cas[1], ca };
+    p = cpv_of(NULL, dup, 3);
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, &p, out), KEYSTORE_E_PARAMS);
+
+    const char *unknown[] = { ca, "CERT-999" };
+    p = cpv_of(NULL, unknown, 2);
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, &p, out), KEYSTORE_E_NOT_FOUND);
+    const char *empty[] = { "" };
+    p = cpv_of(NULL, empty, 1);
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, &p, out), KEYSTORE_E_NOT_FOUND);
+    p = cpv_of(NULL, none, 1);
+    memset(p.anchor_ids[0], 'C', sizeof p.anchor_ids[0]);   /* unterminated */
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, &p, out), KEYSTORE_E_NOT_FOUND);
+
+    const char *with_leaf[] = { ca, leaf };
+    p = cpv_of(NULL, with_leaf, 2);
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, &p, out), KEYSTORE_E_NOT_CA);
+    const char *with_v1[] = { v1 };
+    p = cpv_of(NULL, with_v1, 1);
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, &p, out), KEYSTORE_E_NOT_CA);
+    assert_string_equal(out, "unchanged");
+    assert_int_equal(n_cpv(fx), 0);
+
+    p = cpv_of(NULL, ids, KEYSTORE_MAX_TRUST_ANCHORS);
+    create_cpv(fx, &p, out);
+    struct keystore_cpv_policy info;
+    assert_int_equal(keystore_cpv_policy_info(fx->ks, out, &info), KEYSTORE_OK);
+    assert_int_equal(info.n_anchors, KEYSTORE_MAX_TRUST_ANCHORS);
+    X509_free(lx);
+    X509_free(vx);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(vkey);
+}
+
+static void test_cpv_anchor_cannot_be_deleted(void **state)
+{
+    struct fixture *fx = *state;
+    char ca[KEYSTORE_ID_MAX], other[KEYSTORE_ID_MAX], pid[KEYSTORE_ID_MAX], pid2[KEYSTORE_ID_MAX];
+    upload_ca(fx, "anchored", ca);
+    upload_ca(fx, "free", other);
+    const char *ids[] = { ca };
+    struct keystore_cpv_policy p = cpv_of(NULL, ids, 1);
+    create_cpv(fx, &p, pid);
+    create_cpv(fx, &p, pid2);
+    assert_int_equal(keystore_delete_cert(fx->ks, ca), KEYSTORE_E_REFERENCED);
+    reopen(fx);
+    assert_int_equal(keystore_delete_cert(fx->ks, ca), KEYSTORE_E_REFERENCED);
+    assert_int_equal(keystore_delete_cpv_policy(fx->ks, pid), KEYSTORE_OK);
+    assert_int_equal(keystore_delete_cert(fx->ks, ca), KEYSTORE_E_REFERENCED);   /* pid2 still */
+    assert_int_equal(keystore_delete_cpv_policy(fx->ks, pid2), KEYSTORE_OK);
+    assert_int_equal(keystore_delete_cert(fx->ks, ca), KEYSTORE_OK);
+    assert_int_equal(keystore_delete_cert(fx->ks, other), KEYSTORE_OK);
+    assert_int_equal(n_certs(fx), 0);
+}
+
+static void test_cpv_persistence(void **state)
+{
+    struct fixture *fx = *state;
+    char ca1[KEYSTORE_ID_MAX], ca2[KEYSTORE_ID_MAX], a[KEYSTORE_ID_MAX], b[KEYSTORE_ID_MAX];
+    upload_ca(fx, "one", ca1);
+    upload_ca(fx, "two", ca2);
+    const char *ids[] = { ca2, ca1 };
+    struct keystore_cpv_policy p = cpv_of("Kamera T\xc3\xbcr <&>", ids, 2);
+    p.require_client_auth_eku = 1;
+    p.use_delta_crls = 1;
+    create_cpv(fx, &p, a);
+    struct keystore_cpv_policy q = cpv_of("second", ids + 1, 1);
+    create_cpv(fx, &q, b);
+    assert_string_equal(b, "CPVP-2");
+
+    char path[PATH_MAX];
+    char *text = read_text_file(store_path(fx, path));
+    assert_non_null(strstr(text, "<cpv-policy id=\"CPVP-1\""));
+    assert_non_null(strstr(text, "next-cpv-policy=\"3\""));
+    free(text);
+
+    reopen(fx);
+    struct keystore_cpv_policy info;
+    assert_int_equal(keystore_cpv_policy_info(fx->ks, a, &info), KEYSTORE_OK);
+    assert_string_equal(info.alias, p.alias);
+    assert_int_equal(info.require_client_auth_eku, 1);
+    assert_int_equal(info.use_delta_crls, 1);
+    assert_int_equal(info.n_anchors, 2);
+    assert_string_equal(info.anchor_ids[0], ca2);
+    assert_string_equal(info.anchor_ids[1], ca1);
+    assert_int_equal(keystore_cpv_policy_info(fx->ks, b, &info), KEYSTORE_OK);
+    assert_int_equal(info.require_client_auth_eku, 0);
+    assert_int_equal(info.use_delta_crls, 0);
+
+    /* Delete the newest, restart: only the stored counter remembers it. */
+    assert_int_equal(keystore_delete_cpv_policy(fx->ks, b), KEYSTORE_OK);
+    reopen(fx);
+    assert_int_equal(n_cpv(fx), 1);
+    create_cpv(fx, &q, b);
+    assert_string_equal(b, "CPVP-3");
+}
+
+/* A file written before policies existed (no next-cpv-policy) still loads;
+ * a policy naming a missing or non-CA user certificate makes it corrupt,
+ * like a path naming a missing certificate. */
+static void test_cpv_policy_file_checks(void **state)
+{
+    struct fixture *fx = *state;
+    char ca[KEYSTORE_ID_MAX], leaf[KEYSTORE_ID_MAX], kid[KEYSTORE_ID_MAX], pid[KEYSTORE_ID_MAX];
+    upload_ca(fx, "ca", ca);
+    EVP_PKEY *key = ec_key();
+    X509 *lx = self_signed(key, "leaf", 0);
+    upload_cert(fx, lx, leaf, kid);
+    const char *ids[] = { ca };
+    struct keystore_cpv_policy p = cpv_of(NULL, ids, 1);
+    create_cpv(fx, &p, pid);
+    keystore_close(fx->ks);
+    fx->ks = NULL;
+    char path[PATH_MAX];
+    char *good = read_text_file(store_path(fx, path));
+    assert_non_null(good);
+
+    struct {
+        const char *from, *to;
+    } edits[] = {
+        { "<anchor>CERT-1</anchor>", "<anchor>CERT-9</anchor>" },   /* missing */
+        { "<anchor>CERT-1</anchor>", "<anchor>CERT-2</anchor>" },   /* not a CA */
+        { "<anchor>CERT-1</anchor>", "" },                          /* no anchor */
+        { "<anchor>CERT-1</anchor>", "<anchor>CERT-1</anchor><anchor>CERT-1</anchor>" },
+        { "<anchor>CERT-1</anchor>", "<cert>CERT-1</cert>" },
+        { "use-delta-crls=\"false\"", "use-delta-crls=\"maybe\"" },
+        { "id=\"CPVP-1\"", "id=\"PATH-1\"" },
+        { "next-cpv-policy=\"2\"", "next-cpv-policy=\"0\"" },
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        const char *at = strstr(good, edits[i].from);
+        if (!at)
+            fail_msg("edit %zu: \"%s\" not in the file", i, edits[i].from);
+        size_t head = (size_t)(at - good), from = strlen(edits[i].from), to = strlen(edits[i].to);
+        char *bad = malloc(strlen(good) - from + to + 1);
+        assert_non_null(bad);
+        memcpy(bad, good, head);
+        memcpy(bad + head, edits[i].to, to);
+        strcpy(bad + head + to, at + from);
+        assert_int_equal(write_text_file(path, bad), 0);
+        free(bad);
+        struct keystore *ks = (struct keystore *)fx;
+        if (keystore_open(&ks, fx->ks_dir, NULL, fx->box) != KEYSTORE_E_STORE)
+            fail_msg("corrupt file (edit %zu) accepted", i);
+        assert_null(ks);
+    }
+
+    /* Without the counter (an older file): loads, and the policy's ID still
+     * keeps the next one from being reused. */
+    char *at = strstr(good, " next-cpv-policy=\"2\"");
+    assert_non_null(at);
+    memmove(at, at + strlen(" next-cpv-policy=\"2\""), strlen(at + strlen(" next-cpv-policy=\"2\"")) + 1);
+    assert_int_equal(write_text_file(path, good), 0);
+    free(good);
+    assert_int_equal(keystore_open(&fx->ks, fx->ks_dir, NULL, fx->box), KEYSTORE_OK);
+    assert_int_equal(n_cpv(fx), 1);
+    create_cpv(fx, &p, pid);
+    assert_string_equal(pid, "CPVP-2");
+    X509_free(lx);
+    EVP_PKEY_free(key);
+}
+
+static void test_cpv_factory_anchor(void **state)
+{
+    struct fixture *fx = *state;
+    struct chain c;
+    make_chain(&c);
+    char fdir[PATH_MAX];
+    path_in(fdir, fx->dir.path, "factory");
+    X509 *chain[] = { c.inter, c.root };
+    write_factory(fdir, c.leaf_key, c.leaf, chain, 2);
+    reopen_with(fx, fdir);
+    char own[KEYSTORE_ID_MAX], pid[KEYSTORE_ID_MAX], kept[KEYSTORE_ID_MAX], out[KEYSTORE_ID_MAX];
+    upload_ca(fx, "own CA", own);
+
+    const char *leaf[] = { "FACTORY-CERT" };
+    struct keystore_cpv_policy p = cpv_of(NULL, leaf, 1);
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, &p, out), KEYSTORE_E_NOT_CA);
+    const char *factory[] = { "FACTORY-CA-2", "FACTORY-CA-1" };
+    p = cpv_of("factory", factory, 2);
+    create_cpv(fx, &p, pid);
+    const char *mine[] = { own };
+    p = cpv_of("own", mine, 1);
+    create_cpv(fx, &p, kept);
+    /* Factory anchors keep their read-only answer. */
+    assert_int_equal(keystore_delete_cert(fx->ks, "FACTORY-CA-1"), KEYSTORE_E_READ_ONLY);
+
+    struct keystore_cpv_material m;
+    assert_int_equal(keystore_cpv_material(fx->ks, pid, &m), KEYSTORE_OK);
+    assert_int_equal(sk_X509_num(m.anchors), 2);
+    assert_int_equal(X509_cmp(sk_X509_value(m.anchors, 0), c.root), 0);
+    assert_int_equal(X509_cmp(sk_X509_value(m.anchors, 1), c.inter), 0);
+    assert_int_equal(sk_X509_num(m.certs), 4);   /* three factory certificates and ours */
+    keystore_cpv_material_free(&m);
+
+    reopen_with(fx, fdir);
+    struct keystore_cpv_policy info;
+    assert_int_equal(keystore_cpv_policy_info(fx->ks, pid, &info), KEYSTORE_OK);
+    assert_string_equal(info.anchor_ids[0], "FACTORY-CA-2");
+
+    /* The factory identity gone: its policy is dropped, the rest stays. */
+    reopen(fx);
+    assert_int_equal(keystore_cpv_policy_info(fx->ks, pid, &info), KEYSTORE_E_NOT_FOUND);
+    assert_int_equal(keystore_cpv_policy_info(fx->ks, kept, &info), KEYSTORE_OK);
+
+    /* Re-provisioned with a FACTORY-CA-1 that is no CA for us (a v1 root
+     * without basicConstraints): the policy does not trust it by its ID. */
+    reopen_with(fx, fdir);
+    p = cpv_of(NULL, factory + 1, 1);
+    create_cpv(fx, &p, pid);
+    keystore_close(fx->ks);
+    fx->ks = NULL;
+    remove_tree(fdir);
+    EVP_PKEY *k2 = ec_key();
+    X509 *not_ca = v1_self_signed(k2, "v1 root");
+    X509 *leaf2 = issued(c.leaf_key, "camera.example", not_ca, k2, 0);
+    X509 *chain2[] = { not_ca };
+    write_factory(fdir, c.leaf_key, leaf2, chain2, 1);
+    reopen_with(fx, fdir);
+    assert_int_equal(keystore_cpv_policy_info(fx->ks, pid, &info), KEYSTORE_E_NOT_FOUND);
+    assert_int_equal(keystore_cpv_policy_info(fx->ks, kept, &info), KEYSTORE_OK);
+    X509_free(leaf2);
+    X509_free(not_ca);
+    EVP_PKEY_free(k2);
+    free_chain(&c);
+}
+
+static void test_cpv_material(void **state)
+{
+    struct fixture *fx = *state;
+    struct chain c;
+    make_chain(&c);
+    char leaf[KEYSTORE_ID_MAX], inter[KEYSTORE_ID_MAX], root[KEYSTORE_ID_MAX], k[KEYSTORE_ID_MAX];
+    char pid[KEYSTORE_ID_MAX], crl[KEYSTORE_ID_MAX], other[KEYSTORE_ID_MAX];
+    upload_cert(fx, c.leaf, leaf, k);
+    upload_cert(fx, c.inter, inter, k);
+    upload_cert(fx, c.root, root, k);
+    upload_ca(fx, "unrelated", other);
+    const char *ids[] = { root };
+    struct keystore_cpv_policy p = cpv_of(NULL, ids, 1);
+    p.use_delta_crls = 1;
+    create_cpv(fx, &p, pid);
+
+    struct keystore_cpv_material m;
+    memset(&m, 0xa5, sizeof m);
+    assert_int_equal(keystore_cpv_material(fx->ks, "CPVP-99", &m), KEYSTORE_E_NOT_FOUND);
+    assert_null(m.anchors);
+    assert_null(m.certs);
+    assert_null(m.crls);
+    keystore_cpv_material_free(&m);   /* zeroed: a no-op */
+    keystore_cpv_material_free(NULL);
+    assert_int_equal(keystore_cpv_material(fx->ks, pid, NULL), KEYSTORE_E_INVALID);
+
+    assert_int_equal(keystore_cpv_material(fx->ks, pid, &m), KEYSTORE_OK);
+    assert_int_equal(sk_X509_num(m.anchors), 1);
+    assert_int_equal(X509_cmp(sk_X509_value(m.anchors, 0), c.root), 0);
+    assert_int_equal(sk_X509_num(m.certs), (int)n_certs(fx));
+    assert_int_equal(sk_X509_num(m.certs), 4);
+    assert_int_equal(sk_X509_CRL_num(m.crls), 0);
+    assert_int_equal(m.use_delta_crls, 1);
+    assert_int_equal(m.require_client_auth_eku, 0);
+
+    /* What it holds is enough to validate the leaf against the anchor. */
+    X509_STORE *store = X509_STORE_new();
+    assert_non_null(store);
+    assert_int_equal(X509_STORE_add_cert(store, sk_X509_value(m.anchors, 0)), 1);
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    assert_non_null(ctx);
+    assert_int_equal(X509_STORE_CTX_init(ctx, store, c.leaf, m.certs), 1);
+    assert_int_equal(X509_verify_cert(ctx), 1);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    keystore_cpv_material_free(&m);
+    assert_null(m.anchors);
+    assert_null(m.certs);
+    assert_null(m.crls);
+    keystore_cpv_material_free(&m);
+
+    size_t len = 0;
+    unsigned char *der = crl_der(c.root_key, c.root, &len);
+    assert_int_equal(keystore_upload_crl(fx->ks, der, len, NULL, crl), KEYSTORE_OK);
+    assert_int_equal(keystore_cpv_material(fx->ks, pid, &m), KEYSTORE_OK);
+    assert_int_equal(sk_X509_CRL_num(m.crls), 1);
+    unsigned char *back = NULL;
+    int blen = i2d_X509_CRL(sk_X509_CRL_value(m.crls, 0), &back);
+    assert_int_equal(blen, (int)len);
+    assert_memory_equal(back, der, len);
+    OPENSSL_free(back);
+    keystore_cpv_material_free(&m);
+    assert_int_equal(keystore_delete_cert(fx->ks, other), KEYSTORE_OK);
+    assert_int_equal(keystore_cpv_material(fx->ks, pid, &m), KEYSTORE_OK);
+    assert_int_equal(sk_X509_num(m.certs), 3);
+    keystore_cpv_material_free(&m);
+    OPENSSL_free(der);
+    free_chain(&c);
+}
+
+/* --- reference check and generation -------------------------------------- */
+
+struct checker {
+    struct keystore *ks;
+    int answer;
+    int calls;
+    int reads_ok;
+    char kind[16];
+    char id[KEYSTORE_ID_MAX];
+};
+
+static int checker_in_use(void *arg, const char *kind, const char *id)
+{
+    struct checker *c = arg;
+    c->calls++;
+    snprintf(c->kind, sizeof c->kind, "%s", kind);
+    snprintf(c->id, sizeof c->id, "%s", id);
+    /* Reads are allowed from inside the check (write_lock held). */
+    struct keystore_cert_info *l = NULL;
+    size_t n = 0;
+    c->reads_ok = keystore_list_certs(c->ks, &l, &n) == KEYSTORE_OK && keystore_generation(c->ks) > 0;
+    free(l);
+    return c->answer;
+}
+
+static void expect_refused(struct fixture *fx, struct checker *c, int (*del)(struct keystore *, const char *),
+                           const char *kind, const char *id)
+{
+    int before = c->calls;
+    unsigned long gen = keystore_generation(fx->ks);
+    int rc = del(fx->ks, id);
+    if (rc != KEYSTORE_E_REFERENCED)
+        fail_msg("deleting %s %s: %s", kind, id, keystore_strerror(rc));
+    assert_int_equal(c->calls, before + 1);
+    assert_string_equal(c->kind, kind);
+    assert_string_equal(c->id, id);
+    assert_true(c->reads_ok);
+    assert_int_equal(keystore_generation(fx->ks), gen);
+}
+
+static void test_reference_check(void **state)
+{
+    struct fixture *fx = *state;
+    EVP_PKEY *key = ec_key(), *key2 = ec_key();
+    X509 *x = self_signed(key2, "in path", 0);
+    X509 *y = self_signed(key2, "alone", 0);
+    char kid[KEYSTORE_ID_MAX], cid[KEYSTORE_ID_MAX], alone[KEYSTORE_ID_MAX], k2[KEYSTORE_ID_MAX];
+    char pid[KEYSTORE_ID_MAX], ca[KEYSTORE_ID_MAX], vid[KEYSTORE_ID_MAX];
+    upload_key(fx, key, NULL, kid);
+    upload_cert(fx, x, cid, k2);
+    upload_cert(fx, y, alone, k2);
+    const char *ids[] = { cid };
+    assert_int_equal(keystore_create_path(fx->ks, ids, 1, NULL, pid), KEYSTORE_OK);
+    upload_ca(fx, "anchor", ca);
+    const char *anchors[] = { ca };
+    struct keystore_cpv_policy p = cpv_of(NULL, anchors, 1);
+    create_cpv(fx, &p, vid);
+
+    struct checker c = { .ks = fx->ks, .answer = 1 };
+    keystore_set_reference_check(fx->ks, checker_in_use, &c);
+    expect_refused(fx, &c, keystore_delete_key, "key", kid);
+    expect_refused(fx, &c, keystore_delete_cert, "cert", alone);
+    expect_refused(fx, &c, keystore_delete_path, "path", pid);
+    expect_refused(fx, &c, keystore_delete_cpv_policy, "cpvpolicy", vid);
+    struct keystore_key_info ki;
+    struct keystore_cert_info ci;
+    struct keystore_path_info pi;
+    struct keystore_cpv_policy vi;
+    assert_int_equal(keystore_key_info(fx->ks, kid, &ki), KEYSTORE_OK);
+    assert_int_equal(keystore_cert_info(fx->ks, alone, &ci), KEYSTORE_OK);
+    assert_int_equal(keystore_path_info(fx->ks, pid, &pi), KEYSTORE_OK);
+    assert_int_equal(keystore_cpv_policy_info(fx->ks, vid, &vi), KEYSTORE_OK);
+    /* Unknown IDs stay unknown; passphrases are not asked about. */
+    assert_int_equal(keystore_delete_key(fx->ks, "KEY-99"), KEYSTORE_E_NOT_FOUND);
+    char sid[KEYSTORE_ID_MAX];
+    assert_int_equal(keystore_upload_passphrase(fx->ks, "p", NULL, sid), KEYSTORE_OK);
+    assert_int_equal(keystore_delete_passphrase(fx->ks, sid), KEYSTORE_OK);
+
+    /* NULL removes the checker. */
+    keystore_set_reference_check(fx->ks, NULL, &c);
+    int calls = c.calls;
+    assert_int_equal(keystore_delete_cpv_policy(fx->ks, vid), KEYSTORE_OK);
+    assert_int_equal(c.calls, calls);
+
+    /* A checker answering 0 lets every delete through. */
+    c.answer = 0;
+    keystore_set_reference_check(fx->ks, checker_in_use, &c);
+    assert_int_equal(keystore_delete_key(fx->ks, kid), KEYSTORE_OK);
+    assert_string_equal(c.kind, "key");
+    assert_int_equal(keystore_delete_cert(fx->ks, alone), KEYSTORE_OK);
+    assert_string_equal(c.kind, "cert");
+    assert_int_equal(keystore_delete_path(fx->ks, pid), KEYSTORE_OK);
+    assert_string_equal(c.kind, "path");
+    create_cpv(fx, &p, vid);
+    assert_int_equal(keystore_delete_cpv_policy(fx->ks, vid), KEYSTORE_OK);
+    assert_string_equal(c.kind, "cpvpolicy");
+    assert_int_equal(c.calls, calls + 4);
+    /* The keystore's own references still hold whatever the checker says. */
+    create_cpv(fx, &p, vid);
+    assert_int_equal(keystore_delete_cert(fx->ks, ca), KEYSTORE_E_REFERENCED);
+    keystore_set_reference_check(fx->ks, NULL, NULL);
+    X509_free(x);
+    X509_free(y);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(key2);
+}
+
+/* Asserts that the generation went up (changed) or stayed (!changed) since *gen. */
+static void expect_generation(struct fixture *fx, unsigned long *gen, int changed, const char *what)
+{
+    unsigned long now = keystore_generation(fx->ks);
+    if (changed && now <= *gen)
+        fail_msg("%s: generation %lu did not increase from %lu", what, now, *gen);
+    if (!changed && now != *gen)
+        fail_msg("%s: generation moved from %lu to %lu", what, *gen, now);
+    *gen = now;
+}
+
+static void test_generation(void **state)
+{
+    struct fixture *fx = *state;
+    unsigned long gen = keystore_generation(fx->ks);
+    assert_true(gen > 0);
+    assert_int_equal(keystore_generation(NULL), 0);
+    EVP_PKEY *key = ec_key();
+    X509 *x = self_signed(key, "gen", 1);
+    char kid[KEYSTORE_ID_MAX], cid[KEYSTORE_ID_MAX], pid[KEYSTORE_ID_MAX], vid[KEYSTORE_ID_MAX];
+    char sid[KEYSTORE_ID_MAX], rid[KEYSTORE_ID_MAX], out[KEYSTORE_ID_MAX];
+
+    upload_key(fx, key, NULL, kid);
+    expect_generation(fx, &gen, 1, "key upload");
+    upload_cert(fx, x, cid, kid);
+    expect_generation(fx, &gen, 1, "certificate upload");
+    assert_int_equal(upload_cert_rc(fx, x, NULL, NULL, 0, out, out), KEYSTORE_E_DUPLICATE);
+    expect_generation(fx, &gen, 0, "duplicate certificate");
+    const char *ids[] = { cid };
+    assert_int_equal(keystore_create_path(fx->ks, ids, 1, NULL, pid), KEYSTORE_OK);
+    expect_generation(fx, &gen, 1, "path");
+    struct keystore_cpv_policy p = cpv_of(NULL, ids, 1);
+    create_cpv(fx, &p, vid);
+    expect_generation(fx, &gen, 1, "policy");
+    p.n_anchors = 0;
+    assert_int_equal(keystore_create_cpv_policy(fx->ks, &p, out), KEYSTORE_E_PARAMS);
+    expect_generation(fx, &gen, 0, "refused policy");
+    assert_int_equal(keystore_upload_passphrase(fx->ks, "p", NULL, sid), KEYSTORE_OK);
+    expect_generation(fx, &gen, 1, "passphrase");
+    size_t len = 0;
+    unsigned char *der = crl_der(key, x, &len);
+    assert_int_equal(keystore_upload_crl(fx->ks, der, len, NULL, rid), KEYSTORE_OK);
+    expect_generation(fx, &gen, 1, "CRL");
+    assert_int_equal(keystore_set_reference(fx->ks, "path", pid, 1), KEYSTORE_OK);
+    expect_generation(fx, &gen, 1, "reference");
+
+    /* Reads and refusals change nothing. */
+    struct keystore_cpv_material m;
+    assert_int_equal(keystore_cpv_material(fx->ks, vid, &m), KEYSTORE_OK);
+    keystore_cpv_material_free(&m);
+    assert_int_equal(n_certs(fx), 1);
+    assert_int_equal(keystore_delete_cert(fx->ks, cid), KEYSTORE_E_REFERENCED);
+    assert_int_equal(keystore_delete_path(fx->ks, pid), KEYSTORE_E_REFERENCED);
+    assert_int_equal(keystore_delete_key(fx->ks, "KEY-99"), KEYSTORE_E_NOT_FOUND);
+    assert_int_equal(keystore_delete_cpv_policy(fx->ks, "CPVP-99"), KEYSTORE_E_NOT_FOUND);
+    expect_generation(fx, &gen, 0, "reads and refusals");
+
+    /* A change that does not reach the disk is no change. */
+    remove_tree(fx->ks_dir);
+    assert_int_equal(keystore_delete_cpv_policy(fx->ks, vid), KEYSTORE_E_STORE);
+    assert_int_equal(keystore_upload_passphrase(fx->ks, "q", NULL, out), KEYSTORE_E_STORE);
+    expect_generation(fx, &gen, 0, "failed save");
+    assert_int_equal(mkdir(fx->ks_dir, 0700), 0);
+
+    assert_int_equal(keystore_delete_cpv_policy(fx->ks, vid), KEYSTORE_OK);
+    expect_generation(fx, &gen, 1, "policy deletion");
+    assert_int_equal(keystore_set_reference(fx->ks, "path", pid, -1), KEYSTORE_OK);
+    expect_generation(fx, &gen, 1, "reference released");
+    assert_int_equal(keystore_delete_path(fx->ks, pid), KEYSTORE_OK);
+    expect_generation(fx, &gen, 1, "path deletion");
+    assert_int_equal(keystore_delete_cert(fx->ks, cid), KEYSTORE_OK);
+    expect_generation(fx, &gen, 1, "certificate deletion");
+    assert_int_equal(keystore_delete_key(fx->ks, kid), KEYSTORE_OK);
+    expect_generation(fx, &gen, 1, "key deletion");
+    assert_int_equal(keystore_delete_crl(fx->ks, rid), KEYSTORE_OK);
+    expect_generation(fx, &gen, 1, "CRL deletion");
+    assert_int_equal(keystore_delete_passphrase(fx->ks, sid), KEYSTORE_OK);
+    expect_generation(fx, &gen, 1, "passphrase deletion");
+    assert_int_equal(keystore_create_ec_key(fx->ks, "P-256", NULL, kid, NULL), KEYSTORE_OK);
+    expect_generation(fx, &gen, 1, "generation started");
+    assert_int_equal(wait_generated(fx, kid), KEYSTORE_KEY_OK);
+    expect_generation(fx, &gen, 1, "generation finished");
+    OPENSSL_free(der);
+    X509_free(x);
+    EVP_PKEY_free(key);
+}
+
 /* --- messages ------------------------------------------------------------ */
 
 static void test_every_error_has_its_own_message(void **state)
@@ -1595,7 +2264,7 @@ static void test_every_error_has_its_own_message(void **state)
     (void)state;
     const char *seen[32];
     size_t n = 0;
-    for (int e = KEYSTORE_OK; e >= KEYSTORE_E_DUPLICATE; e--) {
+    for (int e = KEYSTORE_OK; e >= KEYSTORE_E_PARAMS; e--) {
         const char *msg = keystore_strerror(e);
         assert_non_null(msg);
         assert_string_not_equal(msg, "unknown error");
@@ -1639,6 +2308,15 @@ static const struct CMUnitTest regular_tests[] = {
     FIXTURE_TEST(test_failed_save_changes_nothing),
     FIXTURE_TEST(test_factory_identity_is_read_only),
     FIXTURE_TEST(test_factory_identity_faults),
+    FIXTURE_TEST(test_cpv_policies),
+    FIXTURE_TEST(test_cpv_policy_anchor_rules),
+    FIXTURE_TEST(test_cpv_anchor_cannot_be_deleted),
+    FIXTURE_TEST(test_cpv_persistence),
+    FIXTURE_TEST(test_cpv_policy_file_checks),
+    FIXTURE_TEST(test_cpv_factory_anchor),
+    FIXTURE_TEST(test_cpv_material),
+    FIXTURE_TEST(test_reference_check),
+    FIXTURE_TEST(test_generation),
     cmocka_unit_test(test_every_error_has_its_own_message),
 };
 
