@@ -13,9 +13,11 @@ struct opennvt_config {
     char log_level[16];
 
     char bind[CONFIG_STR_MAX];   /* empty: all addresses, IPv4 and IPv6 */
+    int http_enabled;            /* HTTP on/off (off: HTTPS only) */
     int http_port;
     int https_enabled;           /* HTTPS (the same SOAP service over TLS) on/off */
     int https_port;
+    char reserved_ports[CONFIG_STR_MAX];   /* TCP ports SetNetworkProtocols refuses, space-separated */
 
     int discovery_enabled;       /* WS-Discovery listener on/off */
     int discovery_port;          /* 3702 on a real network */
@@ -39,6 +41,8 @@ struct opennvt_config {
     int soap_send_timeout_ms;
     int soap_idle_timeout_ms;
     int soap_max_keep_alive;
+    int soap_tls_handshake_timeout_ms;
+    int soap_max_tls_handshakes_per_ip;
 
     int first_admin_over_network;    /* first Administrator may be created over the network */
     int anonymous_media;             /* unauthenticated READ_MEDIA (public viewing) */
@@ -47,6 +51,8 @@ struct opennvt_config {
     int usernametoken_window_s;
     char factory_dir[PATH_MAX];      /* read-only factory identity */
     char device_ca_key[16];          /* EC-P256, EC-P384, RSA-3072 */
+    int confirm_window_s;            /* network/TLS changes roll back unless confirmed in time; 0 = never */
+    int cert_expiry_warning_days;
 };
 
 /* Fills cfg with the built-in defaults (state under a per-user directory). */

@@ -29,6 +29,9 @@ struct discovery;
  * multicast group when possible and sends Hello if discoverable. */
 int discovery_start(struct discovery **out, const struct opennvt_config *cfg, struct onvif_device *dev, int http_port);
 int discovery_port(const struct discovery *d);
+/* The SOAP service moved (port, or HTTPS only): XAddrs follow, and a Hello
+ * announces the change. */
+void discovery_set_service_port(struct discovery *d, int port, int https);
 /* Re-reads mode and scopes: sends Hello (discoverable again or scopes changed). */
 void discovery_settings_changed(struct discovery *d);
 /* Sends Bye (when discoverable) and stops. */

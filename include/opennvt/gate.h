@@ -1,5 +1,6 @@
 /* The gate: for one SOAP request, who is asking (one principal from HTTP
- * Digest or WS-UsernameToken, anonymous otherwise) and may they run this
+ * Digest, WS-UsernameToken or a TLS client certificate whose CN names a user,
+ * anonymous otherwise) and may they run this
  * operation (the access policy), decided before any handler runs. It knows
  * neither sockets nor gSOAP: the listener hands it plain strings. */
 #ifndef OPENNVT_GATE_H
@@ -16,6 +17,7 @@ enum gate_verdict {
     GATE_CHALLENGE,           /* HTTP 401 with the Digest challenge (stale says stale=true) */
     GATE_NOT_AUTHORIZED,      /* SOAP fault env:Sender / ter:NotAuthorized (HTTP 400) */
     GATE_UNKNOWN_OPERATION,   /* not an operation this device serves: ter:UnknownAction */
+    GATE_FORBIDDEN,           /* HTTP 403: the client certificate's user may not do this (Security, CnMapsToUser) */
 };
 
 /* A WS-UsernameToken as it arrived (NULL fields when absent). */
@@ -36,6 +38,9 @@ struct gate_request {
     const struct gate_username_token *token;   /* NULL when the request has none */
     const char *peer;             /* source address text */
     int tls;
+    /* The CN of a verified TLS client certificate when CnMapsToUser is on,
+     * else NULL. Used when the request carries no other credentials. */
+    const char *certificate_user;
 };
 
 struct gate_policy {
@@ -47,6 +52,7 @@ struct gate_decision {
     enum gate_verdict verdict;
     int stale;                    /* with GATE_CHALLENGE */
     int first_admin_setup;        /* allowed only because no Administrator exists yet */
+    int by_certificate;           /* the principal came from the TLS client certificate */
     struct authn_principal principal;
     const char *reason;           /* short text for the fault / log */
 };

@@ -16,6 +16,8 @@ struct users;
 struct ipfilter;
 struct keystore;
 struct deviceca;
+struct tlspolicy;
+struct soapserver;
 
 struct onvif_device {
     const struct opennvt_config *cfg;
@@ -25,11 +27,16 @@ struct onvif_device {
     struct ipfilter *ipfilter;
     struct keystore *keystore;
     struct deviceca *deviceca;
+    struct tlspolicy *tlspolicy;
+    struct soapserver *soapserver;   /* the running listener, for the ports it bound */
     char uuid[DEVICEID_UUID_LEN + 1];
     char serial[CONFIG_STR_MAX];
     /* Asks the daemon to restart its services once the response is sent. */
     void (*request_restart)(void *arg);
     void *restart_arg;
+    /* Called (from the listener's thread) after the bound ports changed. */
+    void (*ports_changed)(void *arg);
+    void *ports_arg;
 };
 
 struct onvif_request {
@@ -55,6 +62,11 @@ char *onvif_xaddr(struct soap *soap, const char *path);
 int onvif_sender_fault(struct soap *soap, const char *subcode, const char *subcode2, const char *reason);
 int onvif_receiver_fault(struct soap *soap, const char *subcode, const char *subcode2, const char *reason);
 int onvif_fault_action_not_supported(struct soap *soap);
+/* A tlspolicy error as the ONVIF fault; not_found / not_assigned name the
+ * subcode for the argument at fault (security_tls.c). */
+int onvif_tlspolicy_fault(struct soap *soap, int err, const char *not_found, const char *not_assigned);
+/* SetClientAuthenticationRequired, shared with SetClientCertificateMode. */
+int onvif_set_client_auth(struct soap *soap, int required);
 /* Turns a gSOAP parse/dispatch error into the matching ONVIF fault. */
 int onvif_fault_from_soap_error(struct soap *soap);
 

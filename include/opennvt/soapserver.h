@@ -16,11 +16,15 @@ struct soapserver;
  * -errno with a message logged. */
 int soapserver_start(struct soapserver **out, const struct opennvt_config *cfg, struct onvif_device *dev);
 
-/* The bound port. */
+/* The bound HTTP port, or 0 when HTTP is off. */
 int soapserver_port(const struct soapserver *srv);
 
 /* The bound HTTPS port, or 0 when HTTPS is not running. */
 int soapserver_https_port(const struct soapserver *srv);
+
+/* Whether port could be listened on with the bind address in force (a
+ * port this server already listens on counts as available). */
+int soapserver_port_available(struct soapserver *srv, int port);
 
 /* Stops accepting, closes every connection, joins the threads, frees. */
 void soapserver_stop(struct soapserver *srv);
