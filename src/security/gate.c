@@ -7,6 +7,7 @@
 #include "opennvt/log.h"
 #include "opennvt/users.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define WSSE_PASSWORD_DIGEST_SUFFIX "#PasswordDigest"
@@ -26,7 +27,7 @@ static int is_password_digest(const char *type)
 
 /* Authenticates what the request carries. Returns 0 with out set (anonymous
  * when there are no credentials), or fills the refusal into d. */
-static int identify(struct authn *authn, const struct gate_request *req, struct gate_decision *d)
+static int identify(struct authn *authn, struct users *users, const struct gate_request *req, struct gate_decision *d)
 {
     if (req->authorization_count > 1) {
         d->verdict = GATE_CHALLENGE;
@@ -55,6 +56,19 @@ static int identify(struct authn *authn, const struct gate_request *req, struct 
         d->reason = authn_strerror(rc);
         return -1;
     }
+    if (req->certificate_user && req->certificate_user[0]) {
+        /* The TLS layer verified the certificate; its CN must name a user. */
+        enum user_level level;
+        if (strlen(req->certificate_user) > USERS_NAME_MAX ||
+            users_level(users, req->certificate_user, &level) != USERS_OK) {
+            d->verdict = GATE_FORBIDDEN;
+            d->reason = "the client certificate's CN is not a user of this device";
+            return -1;
+        }
+        snprintf(d->principal.user, sizeof d->principal.user, "%s", req->certificate_user);
+        d->principal.level = level;
+        d->by_certificate = 1;
+    }
     return 0;
 }
 
@@ -75,7 +89,7 @@ void gate_decide(struct authn *authn, struct users *users, const struct gate_pol
         d->verdict = GATE_ALLOW;
         return;
     }
-    if (identify(authn, req, d) != 0) {
+    if (identify(authn, users, req, d) != 0) {
         anonymous(&d->principal);
         return;
     }
@@ -97,7 +111,7 @@ void gate_decide(struct authn *authn, struct users *users, const struct gate_pol
         d->verdict = GATE_CHALLENGE;
         d->reason = "authentication required";
     } else {
-        d->verdict = GATE_NOT_AUTHORIZED;
+        d->verdict = d->by_certificate ? GATE_FORBIDDEN : GATE_NOT_AUTHORIZED;
         d->reason = "the user's level does not allow this operation";
         log_info("auth", "%s: user '%s' (%s) refused %s (%s)", req->peer, d->principal.user,
                  users_level_name(d->principal.level), req->operation, accesspolicy_class_name(cls));
