@@ -14,6 +14,7 @@
 #include "opennvt/onvif.h"
 #include "opennvt/secretbox.h"
 #include "opennvt/soapserver.h"
+#include "opennvt/tlspolicy.h"
 #include "opennvt/users.h"
 
 #include <openssl/crypto.h>
@@ -65,8 +66,13 @@ struct services {
     struct ipfilter *ipfilter;
     struct keystore *keystore;
     struct deviceca *deviceca;
+    struct tlspolicy *tlspolicy;
     struct soapserver *soap;
     struct discovery *discovery;
+    const char *ports_file;          /* --ports-file, rewritten when ports change */
+    unsigned forced_ports;           /* TLSPOLICY_FORCE_*: ports given on the command line */
+    int reserved_ports[TLSPOLICY_MAX_RESERVED_PORTS];
+    size_t n_reserved_ports;
 };
 
 static void usage(FILE *out)
@@ -187,7 +193,9 @@ static void percent_encode(const char *in, char *out, size_t outlen)
 static int write_ports_file(const char *path, const struct services *s)
 {
     char buf[128];
-    int n = snprintf(buf, sizeof buf, "http=%d\n", soapserver_port(s->soap));
+    int n = 0;
+    if (soapserver_port(s->soap) > 0)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "http=%d\n", soapserver_port(s->soap));
     if (soapserver_https_port(s->soap) > 0)
         n += snprintf(buf + n, sizeof buf - (size_t)n, "https=%d\n", soapserver_https_port(s->soap));
     if (s->discovery)
@@ -202,6 +210,38 @@ static void on_netcfg_change(void *arg)
 {
     struct services *s = arg;
     discovery_settings_changed(s->discovery);
+}
+
+/* The listener moved or closed a port (SetNetworkProtocols, a rollback). */
+static void on_ports_changed(void *arg)
+{
+    struct services *s = arg;
+    if (!s->soap)
+        return;
+    if (s->ports_file)
+        write_ports_file(s->ports_file, s);
+    int http = soapserver_port(s->soap);
+    discovery_set_service_port(s->discovery, http ? http : soapserver_https_port(s->soap), http == 0);
+}
+
+/* "22 53 ..." -> ports; -1 when malformed. */
+static int parse_reserved_ports(const char *text, int *ports, size_t max, size_t *n)
+{
+    *n = 0;
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 65535 || (*end && *end != ' ' && *end != ',') || *n >= max)
+            return -1;
+        ports[(*n)++] = (int)v;
+        p = end;
+    }
+    return 0;
 }
 
 static void request_restart(void *arg)
@@ -223,6 +263,8 @@ static struct authn_settings authn_settings_of(const struct opennvt_config *cfg)
 
 static void close_security(struct services *s)
 {
+    tlspolicy_close(s->tlspolicy);
+    s->tlspolicy = NULL;
     deviceca_close(s->deviceca);
     s->deviceca = NULL;
     keystore_close(s->keystore);
@@ -274,6 +316,25 @@ static int open_security(struct services *s)
     rc = keystore_open(&s->keystore, cfg->state_dir, cfg->factory_dir[0] ? cfg->factory_dir : NULL, s->secretbox);
     if (rc != KEYSTORE_OK) {
         log_crit("system", "keystore in %s: %s", cfg->state_dir, keystore_strerror(rc));
+        return -1;
+    }
+    if (parse_reserved_ports(cfg->reserved_ports, s->reserved_ports, TLSPOLICY_MAX_RESERVED_PORTS,
+                             &s->n_reserved_ports) != 0) {
+        log_crit("config", "network/reserved-ports: not a list of ports 1..65535 (at most %d)", TLSPOLICY_MAX_RESERVED_PORTS);
+        return -1;
+    }
+    struct tlspolicy_settings tps = {
+        .defaults = { .http_enabled = cfg->http_enabled, .http_port = cfg->http_port,
+                      .https_enabled = cfg->https_enabled, .https_port = cfg->https_port },
+        .forced = s->forced_ports,
+        .reserved_ports = s->reserved_ports,
+        .n_reserved_ports = s->n_reserved_ports,
+        .confirm_window_s = cfg->confirm_window_s,
+        .expiry_warning_days = cfg->cert_expiry_warning_days,
+    };
+    rc = tlspolicy_open(&s->tlspolicy, cfg->state_dir, s->keystore, &tps);
+    if (rc != TLSPOLICY_OK) {
+        log_crit("system", "network and TLS settings in %s: %s", cfg->state_dir, tlspolicy_strerror(rc));
         return -1;
     }
     /* CN is at most 64 characters: shorten the manufacturer part to fit. */
@@ -353,16 +414,24 @@ static int start_services(struct services *s)
     s->dev.ipfilter = s->ipfilter;
     s->dev.keystore = s->keystore;
     s->dev.deviceca = s->deviceca;
+    s->dev.tlspolicy = s->tlspolicy;
     s->dev.request_restart = request_restart;
     s->dev.restart_arg = s;
+    s->dev.ports_changed = on_ports_changed;
+    s->dev.ports_arg = s;
     if (soapserver_start(&s->soap, cfg, &s->dev) != 0) {
         close_security(s);
         netcfg_close(s->netcfg);
         s->netcfg = NULL;
         return -1;
     }
-    if (cfg->discovery_enabled && discovery_start(&s->discovery, cfg, &s->dev, soapserver_port(s->soap)) != 0)
+    s->dev.soapserver = s->soap;
+    int http = soapserver_port(s->soap);
+    if (cfg->discovery_enabled &&
+        discovery_start(&s->discovery, cfg, &s->dev, http ? http : soapserver_https_port(s->soap)) != 0)
         log_err("discovery", "WS-Discovery is not running");
+    else if (s->discovery && !http)
+        discovery_set_service_port(s->discovery, soapserver_https_port(s->soap), 1);
     netcfg_set_change_hook(s->netcfg, on_netcfg_change, s);
     log_notice("system", "opennvtd %s started, device urn:uuid:%s, state in %s", OPENNVT_VERSION, s->dev.uuid, cfg->state_dir);
     return 0;
@@ -374,8 +443,10 @@ static void stop_services(struct services *s)
         netcfg_set_change_hook(s->netcfg, NULL, NULL);
     discovery_stop(s->discovery);
     s->discovery = NULL;
-    soapserver_stop(s->soap);
-    s->soap = NULL;
+    struct soapserver *soap = s->soap;
+    s->soap = NULL;   /* the ports hook must not use it while it stops */
+    s->dev.soapserver = NULL;
+    soapserver_stop(soap);
     close_security(s);
     netcfg_close(s->netcfg);
     s->netcfg = NULL;
@@ -502,6 +573,13 @@ int main(int argc, char **argv)
     static struct services s;
     if (build_config(&opts, &s.cfg) != 0)
         return EXIT_CONFIG;
+    s.ports_file = opts.ports_file;
+    for (size_t i = 0; i < opts.n_overrides; i++) {
+        if (!strcmp(opts.overrides[i].path, "network/http-port"))
+            s.forced_ports |= TLSPOLICY_FORCE_HTTP_PORT;
+        else if (!strcmp(opts.overrides[i].path, "network/https-port"))
+            s.forced_ports |= TLSPOLICY_FORCE_HTTPS_PORT;
+    }
     if (opts.print_config) {
         config_write(&s.cfg, stdout);
         return 0;
@@ -545,9 +623,11 @@ int main(int argc, char **argv)
         struct timespec tick = { DEVICECA_REFRESH_S, 0 };
         int sig = sigtimedwait(&sigs, NULL, &tick);
         if (sig < 0) {
-            int changed = 0;
-            if (errno == EAGAIN && s.deviceca && deviceca_refresh(s.deviceca, &changed) == DEVICECA_OK && changed)
+            int changed = 0, timed_out = errno == EAGAIN;
+            if (timed_out && s.deviceca && deviceca_refresh(s.deviceca, &changed) == DEVICECA_OK && changed)
                 log_notice("security", "device addresses changed: new server certificate issued by the device CA");
+            if (timed_out && s.tlspolicy)
+                tlspolicy_check_expiry(s.tlspolicy);
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT) {

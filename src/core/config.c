@@ -35,9 +35,12 @@ static const struct setting settings[] = {
     { "log/level", SET_LOGLEVEL, offsetof(struct opennvt_config, log_level), sizeof(((struct opennvt_config *)0)->log_level), 0, 0,
       "crit, err, warning, notice, info or debug", NULL },
     STR_SETTING("network/bind", bind, "listen address, IPv4 or IPv6; empty = all"),
+    BOOL_SETTING("network/http-enabled", http_enabled, "serve the SOAP service over plain HTTP (false: HTTPS only)"),
     INT_SETTING("network/http-port", http_port, 0, 65535, "HTTP (SOAP) port; 0 = pick a free port"),
     BOOL_SETTING("network/https-enabled", https_enabled, "serve the SOAP service over TLS too (HTTPS)"),
     INT_SETTING("network/https-port", https_port, 0, 65535, "HTTPS (SOAP over TLS) port; 0 = pick a free port"),
+    STR_SETTING("network/reserved-ports", reserved_ports,
+                "TCP ports SetNetworkProtocols refuses for HTTP/HTTPS (other services' ports), space-separated"),
     BOOL_SETTING("discovery/enabled", discovery_enabled, "run the WS-Discovery listener"),
     INT_SETTING("discovery/port", discovery_port, 0, 65535, "WS-Discovery UDP port (3702); 0 = pick a free port"),
     STR_SETTING("discovery/multicast-interface", discovery_multicast_if, "interface for multicast Hello/Bye; empty = system default"),
@@ -58,6 +61,9 @@ static const struct setting settings[] = {
     INT_SETTING("soap/send-timeout-ms", soap_send_timeout_ms, 100, 600000, "time allowed to send a response"),
     INT_SETTING("soap/idle-timeout-ms", soap_idle_timeout_ms, 100, 3600000, "idle keep-alive connection lifetime"),
     INT_SETTING("soap/max-keep-alive", soap_max_keep_alive, 1, 1000000, "requests per connection before it is closed"),
+    INT_SETTING("soap/tls-handshake-timeout-ms", soap_tls_handshake_timeout_ms, 100, 60000, "time allowed for a TLS handshake"),
+    INT_SETTING("soap/max-tls-handshakes-per-ip", soap_max_tls_handshakes_per_ip, 1, 65536,
+                "TLS handshakes in progress per client address"),
     BOOL_SETTING("security/first-admin-over-network", first_admin_over_network,
                  "while no Administrator exists, accept a network CreateUsers that creates one (false: only the local create-admin command)"),
     BOOL_SETTING("security/anonymous-media", anonymous_media, "let unauthenticated clients use READ_MEDIA operations (public viewing)"),
@@ -66,6 +72,10 @@ static const struct setting settings[] = {
     STR_SETTING("security/factory-dir", factory_dir,
                 "read-only factory identity (identity.key, identity.crt, chain.pem), kept across factory resets"),
     CHOICE_SETTING("security/device-ca-key", device_ca_key, "EC-P256 EC-P384 RSA-3072", "built-in device CA key type"),
+    INT_SETTING("security/confirm-window-s", confirm_window_s, 0, 3600,
+                "a change of ports, protocols or TLS settings is rolled back unless an administrator makes a request over the new settings within this time; 0 = no rollback"),
+    INT_SETTING("security/cert-expiry-warning-days", cert_expiry_warning_days, 1, 365,
+                "warn this many days before an assigned server certificate expires"),
     INT_SETTING("security/usernametoken-window-s", usernametoken_window_s, 5, 86400,
                 "WS-UsernameToken Created accepted this far from the device clock, each way"),
 };
@@ -86,7 +96,9 @@ void config_defaults(struct opennvt_config *cfg)
         snprintf(cfg->state_dir, sizeof cfg->state_dir, "/tmp/opennvt-%ld", (long)geteuid());
     snprintf(cfg->log_level, sizeof cfg->log_level, "info");
     cfg->http_port = geteuid() == 0 ? 80 : 8080;
+    cfg->http_enabled = 1;
     cfg->https_enabled = 1;
+    snprintf(cfg->reserved_ports, sizeof cfg->reserved_ports, "21 22 23 25 53 110 111 123 135 137 138 139 143 161 162 389 445 514 636");
     cfg->https_port = geteuid() == 0 ? 443 : 8443;
     cfg->discovery_enabled = 1;
     cfg->discovery_port = 3702;
@@ -106,6 +118,10 @@ void config_defaults(struct opennvt_config *cfg)
     cfg->soap_send_timeout_ms = 10000;
     cfg->soap_idle_timeout_ms = 60000;
     cfg->soap_max_keep_alive = 1000;
+    cfg->soap_tls_handshake_timeout_ms = 5000;
+    cfg->soap_max_tls_handshakes_per_ip = 16;
+    cfg->confirm_window_s = 120;
+    cfg->cert_expiry_warning_days = 30;
     cfg->first_admin_over_network = 1;
     cfg->anonymous_media = 0;
     cfg->http_basic = 0;

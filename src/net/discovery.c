@@ -31,7 +31,8 @@ struct discovery {
     pthread_t thread;
     atomic_int stopping;
     int port;
-    int http_port;
+    atomic_int http_port;         /* the SOAP service's port, and whether it is HTTPS */
+    atomic_int https;
     int multicast_ok;
     char endpoint_ref[64];        /* urn:uuid:... */
     atomic_uint metadata_version;
@@ -41,6 +42,15 @@ struct discovery {
 int discovery_port(const struct discovery *d)
 {
     return d->port;
+}
+
+void discovery_set_service_port(struct discovery *d, int port, int https)
+{
+    if (!d || (atomic_load(&d->http_port) == port && atomic_load(&d->https) == https))
+        return;
+    atomic_store(&d->http_port, port);
+    atomic_store(&d->https, https);
+    discovery_settings_changed(d);
 }
 
 /* Space-separated scopes, allocated in soap. */
@@ -67,13 +77,15 @@ static char *scope_list(struct soap *soap, struct netcfg *nc)
 }
 
 /* http://<addr>:<port>/onvif/device_service for each address we serve on. */
-static char *xaddrs(struct soap *soap, const struct discovery *d)
+static char *xaddrs(struct soap *soap, struct discovery *d)
 {
     char buf[2048] = "";
     size_t used = 0;
+    const char *scheme = atomic_load(&d->https) ? "https" : "http";
+    int port = atomic_load(&d->http_port);
     if (d->cfg->bind[0] && strcmp(d->cfg->bind, "0.0.0.0") && strcmp(d->cfg->bind, "::")) {
         int v6 = strchr(d->cfg->bind, ':') != NULL;
-        snprintf(buf, sizeof buf, "http://%s%s%s:%d/onvif/device_service", v6 ? "[" : "", d->cfg->bind, v6 ? "]" : "", d->http_port);
+        snprintf(buf, sizeof buf, "%s://%s%s%s:%d/onvif/device_service", scheme, v6 ? "[" : "", d->cfg->bind, v6 ? "]" : "", port);
         return soap_strdup(soap, buf);
     }
     struct netif list[NETIF_MAX];
@@ -83,8 +95,8 @@ static char *xaddrs(struct soap *soap, const struct discovery *d)
             if (!list[i].up || (pass == 0 && list[i].loopback))
                 continue;
             for (size_t k = 0; k < list[i].n_v4; k++) {
-                int w = snprintf(buf + used, sizeof buf - used, "%shttp://%s:%d/onvif/device_service", used ? " " : "",
-                                 list[i].v4[k].addr, d->http_port);
+                int w = snprintf(buf + used, sizeof buf - used, "%s%s://%s:%d/onvif/device_service", used ? " " : "",
+                                 scheme, list[i].v4[k].addr, port);
                 if (w < 0 || (size_t)w >= sizeof buf - used)
                     break;
                 used += (size_t)w;
@@ -92,7 +104,7 @@ static char *xaddrs(struct soap *soap, const struct discovery *d)
         }
     }
     if (used == 0)
-        snprintf(buf, sizeof buf, "http://127.0.0.1:%d/onvif/device_service", d->http_port);
+        snprintf(buf, sizeof buf, "%s://127.0.0.1:%d/onvif/device_service", scheme, port);
     return soap_strdup(soap, buf);
 }
 
@@ -268,7 +280,7 @@ int discovery_start(struct discovery **out, const struct opennvt_config *cfg, st
         return -ENOMEM;
     d->cfg = cfg;
     d->dev = dev;
-    d->http_port = http_port;
+    atomic_store(&d->http_port, http_port);
     atomic_init(&d->metadata_version, 1);
     pthread_mutex_init(&d->send_lock, NULL);
     snprintf(d->endpoint_ref, sizeof d->endpoint_ref, "urn:uuid:%s", dev->uuid);

@@ -13,12 +13,15 @@
 #include "opennvt/httpframe.h"
 #include "opennvt/ipfilter.h"
 #include "opennvt/log.h"
+#include "opennvt/tlspolicy.h"
+#include "opennvt/users.h"
 #include "opennvt/xmlguard.h"
 #include "soapH.h"
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -59,6 +62,10 @@ struct conn {
     SSL *ssl;                     /* TLS connections only */
     int tls_dead;                 /* fatal TLS error: no close_notify */
     int tls_shut;                 /* close_notify already sent */
+    int client_verified;          /* TLS client certificate valid under the policy */
+    char client_cn[USERS_NAME_MAX + 1];   /* its CN, when CnMapsToUser applies */
+    unsigned long generation;     /* network policy in force when accepted */
+    int policy_changed;           /* its request changed the network policy */
     uint32_t events;              /* what the loop waits for in epoll */
     struct sockaddr_storage peer;
     struct sockaddr_storage local;
@@ -79,6 +86,11 @@ struct soapserver {
     int n_tls_listen;
     int https_port;               /* 0: HTTPS not running */
     SSL_CTX *tls_ctx;
+    /* The network policy the listeners follow (loop thread only). */
+    struct tlspolicy_state applied;
+    unsigned long applied_generation;
+    int64_t generation_seen_ms;   /* when a not yet applied change was first seen */
+    int n_serving;                /* requests handed to workers, not yet returned */
     int epfd;
     int wake_fd;                  /* eventfd: returns from workers, shutdown */
     volatile int stopping;
@@ -95,6 +107,10 @@ struct soapserver {
     struct conn *conns;                   /* owned by the loop thread */
     int n_conns;
 };
+
+static int apply_tls_settings(struct soapserver *srv, SSL *ssl);
+static int conn_still_allowed(struct soapserver *srv, const struct conn *c);
+static void reconfigure(struct soapserver *srv);
 
 static int64_t now_ms(void)
 {
@@ -331,11 +347,13 @@ static void reply_status_and_close(struct soapserver *srv, struct conn *c, int s
     linger_close(srv, c);
 }
 
-static int count_peer_conns(struct soapserver *srv, const struct sockaddr_storage *peer)
+/* Connections from this address (only those still in the TLS handshake when
+ * handshaking). */
+static int count_peer_conns(struct soapserver *srv, const struct sockaddr_storage *peer, int handshaking)
 {
     int n = 0;
     for (struct conn *c = srv->conns; c; c = c->next) {
-        if (c->peer.ss_family != peer->ss_family)
+        if (c->peer.ss_family != peer->ss_family || (handshaking && c->state != CONN_HANDSHAKE))
             continue;
         if (peer->ss_family == AF_INET &&
             ((struct sockaddr_in *)&c->peer)->sin_addr.s_addr == ((const struct sockaddr_in *)peer)->sin_addr.s_addr)
@@ -372,6 +390,22 @@ static const char *tls_error_text(int ssl_error)
 
 static void read_conn(struct soapserver *srv, struct conn *c);
 
+/* A resumed session skips certificate verification, and sessions are only
+ * resumable under the policy generation they were made in (see
+ * apply_tls_settings); still, the user a CN names is read again here. */
+static int verify_resumed_client(struct soapserver *srv, struct conn *c)
+{
+    X509 *leaf = SSL_get0_peer_certificate(c->ssl);
+    const char *why = "no client certificate";
+    if (leaf && tlspolicy_verify_client(srv->dev->tlspolicy, leaf, SSL_get_peer_cert_chain(c->ssl), c->client_cn,
+                                        sizeof c->client_cn, &why) == TLSPOLICY_OK) {
+        c->client_verified = 1;
+        return 0;
+    }
+    log_info("soap", "%s: client certificate refused on resumption: %s", c->peer_text, why);
+    return -1;
+}
+
 /* Drives the server handshake as far as the socket allows. */
 static void handshake_conn(struct soapserver *srv, struct conn *c)
 {
@@ -380,6 +414,11 @@ static void handshake_conn(struct soapserver *srv, struct conn *c)
     if (r == 1) {
         log_debug("soap", "%s: TLS handshake done: %s %s%s", c->peer_text, SSL_get_version(c->ssl),
                   SSL_get_cipher_name(c->ssl), SSL_session_reused(c->ssl) ? " (resumed)" : "");
+        if (srv->applied.client_auth_required && !c->client_verified && verify_resumed_client(srv, c) != 0) {
+            c->tls_dead = 1;
+            conn_unlink_and_free(srv, c);
+            return;
+        }
         c->state = CONN_READING;
         c->deadline_ms = now_ms() + srv->cfg->soap_idle_timeout_ms;
         if (conn_wait_for(srv, c, EPOLLIN) != 0) {
@@ -430,7 +469,7 @@ static void accept_all(struct soapserver *srv, int lfd, int tls)
         c->peer = peer;
         if (tls) {
             c->ssl = SSL_new(srv->tls_ctx);
-            if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+            if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1 || apply_tls_settings(srv, c->ssl) != 0) {
                 SSL_free(c->ssl);
                 ERR_clear_error();
                 free(c);
@@ -438,7 +477,9 @@ static void accept_all(struct soapserver *srv, int lfd, int tls)
                 continue;
             }
             SSL_set_accept_state(c->ssl);
+            SSL_set_app_data(c->ssl, c);
         }
+        c->generation = srv->applied_generation;
         socklen_t llen = sizeof c->local;
         getsockname(fd, (struct sockaddr *)&c->local, &llen);
         int pport;
@@ -454,10 +495,12 @@ static void accept_all(struct soapserver *srv, int lfd, int tls)
         srv->conns = c;
         srv->n_conns++;
         c->state = tls ? CONN_HANDSHAKE : CONN_READING;
-        /* A handshake must finish within the time allowed for a request. */
-        c->deadline_ms = now_ms() + (tls ? srv->cfg->soap_recv_timeout_ms : srv->cfg->soap_idle_timeout_ms);
+        /* A handshake must finish in its own, short time: stalled handshakes
+         * (slowloris) hold no worker, and each address gets few at once. */
+        c->deadline_ms = now_ms() + (tls ? srv->cfg->soap_tls_handshake_timeout_ms : srv->cfg->soap_idle_timeout_ms);
         if (srv->n_conns > srv->cfg->soap_max_connections ||
-            count_peer_conns(srv, &peer) > srv->cfg->soap_max_connections_per_ip) {
+            count_peer_conns(srv, &peer, 0) > srv->cfg->soap_max_connections_per_ip ||
+            (tls && count_peer_conns(srv, &peer, 1) > srv->cfg->soap_max_tls_handshakes_per_ip)) {
             if (tls) {
                 /* No HTTP status can be said before the handshake: just close. */
                 log_info("soap", "%s: too many connections, TLS connection closed", c->peer_text);
@@ -477,6 +520,7 @@ static void accept_all(struct soapserver *srv, int lfd, int tls)
 static void queue_work(struct soapserver *srv, struct conn *c)
 {
     c->state = CONN_QUEUED;
+    srv->n_serving++;
     epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     pthread_mutex_lock(&srv->qlock);
     c->qnext = NULL;
@@ -582,10 +626,14 @@ static void take_returns(struct soapserver *srv)
     struct conn *list = srv->ret_head;
     srv->ret_head = NULL;
     pthread_mutex_unlock(&srv->qlock);
+    int changed = 0;
     while (list) {
         struct conn *c = list;
         list = list->qnext;
-        if (c->close_after || srv->stopping) {
+        srv->n_serving--;
+        changed |= c->policy_changed;
+        c->policy_changed = 0;
+        if (c->close_after || srv->stopping || !conn_still_allowed(srv, c)) {
             conn_unlink_and_free(srv, c);
             continue;
         }
@@ -609,6 +657,10 @@ static void take_returns(struct soapserver *srv)
         else
             examine_buffer(srv, c);
     }
+    /* The request that changed the network policy has had its response:
+     * now the listeners follow the policy. */
+    if (changed)
+        reconfigure(srv);
 }
 
 static void expire_conns(struct soapserver *srv)
@@ -630,6 +682,25 @@ static void expire_conns(struct soapserver *srv)
         }
         c = next;
     }
+}
+
+/* Changes made elsewhere (a rollback when the confirmation window passed, a
+ * request whose connection has not come back yet) are applied by the sweep;
+ * a change still being answered gets half a second for its response. */
+static void follow_policy(struct soapserver *srv, int64_t now)
+{
+    struct tlspolicy *tp = srv->dev->tlspolicy;
+    if (!tp)
+        return;
+    int rolled_back = tlspolicy_expire(tp);
+    if (tlspolicy_generation(tp) == srv->applied_generation) {
+        srv->generation_seen_ms = 0;
+        return;
+    }
+    if (!srv->generation_seen_ms)
+        srv->generation_seen_ms = now;
+    if (rolled_back || srv->n_serving == 0 || now - srv->generation_seen_ms >= 500)
+        reconfigure(srv);
 }
 
 static void *loop_main(void *arg)
@@ -662,6 +733,7 @@ static void *loop_main(void *arg)
         int64_t now = now_ms();
         if (now - last_sweep >= 100) {
             expire_conns(srv);
+            follow_policy(srv, now);
             last_sweep = now;
         }
     }
@@ -835,6 +907,7 @@ static int admit(struct soapserver *srv, struct soap *soap, struct conn *c, stru
         .operation = operation, .authorization = authz, .authorization_count = c->frame.authorization_count,
         .method = c->frame.method, .uri = c->frame.path,
         .token = username_token_of(soap, &token) ? &token : NULL, .peer = c->peer_text, .tls = req->tls,
+        .certificate_user = c->client_verified && srv->applied.cn_maps_to_user ? c->client_cn : NULL,
     };
     struct gate_policy policy = {
         .anonymous_classes = srv->cfg->anonymous_media ? ACCESS_BIT(ACCESS_READ_MEDIA) : 0,
@@ -850,7 +923,16 @@ static int admit(struct soapserver *srv, struct soap *soap, struct conn *c, stru
     req->first_admin_setup = d.first_admin_setup;
     switch (d.verdict) {
     case GATE_ALLOW:
+        /* An administrator who got in over a changed network policy
+         * confirms it (see tlspolicy.h: safe apply). */
+        if (d.principal.level == USER_LEVEL_ADMINISTRATOR && d.principal.user[0] && srv->dev->tlspolicy &&
+            tlspolicy_confirm(srv->dev->tlspolicy, c->generation))
+            log_notice("security", "%s: network settings change confirmed by '%s'", c->peer_text, d.principal.user);
         return SOAP_OK;
+    case GATE_FORBIDDEN:
+        log_debug("auth", "%s: %s: 403 (%s)", c->peer_text, operation, d.reason ? d.reason : "");
+        reply_simple(io, 403, "Forbidden", NULL);
+        return soap->error = SOAP_STOP;
     case GATE_CHALLENGE:
         log_debug("auth", "%s: %s: 401 (%s)", c->peer_text, operation, d.reason ? d.reason : "");
         reply_challenge(srv, io, d.stale);
@@ -939,6 +1021,7 @@ static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
     } else {
         soap->error = SOAP_OK;
         int is_post = strcmp(c->frame.method, "POST") == 0;
+        unsigned long policy_before = srv->dev->tlspolicy ? tlspolicy_generation(srv->dev->tlspolicy) : 0;
         if (soap_begin_serve(soap) != SOAP_OK || (is_post && admit(srv, soap, c, &req, &io) != SOAP_OK) ||
             soap_serve_request(soap) != SOAP_OK) {
             log_debug("soap", "%s: request failed with gSOAP error %d", c->peer_text, soap->error);
@@ -958,6 +1041,8 @@ static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
         }
         if (!soap->keep_alive)
             io.close_requested = 1;
+        if (srv->dev->tlspolicy && tlspolicy_generation(srv->dev->tlspolicy) != policy_before)
+            c->policy_changed = 1;
         soap_destroy(soap);
         soap_end(soap);
         if (io.sent == 0) {
@@ -1037,37 +1122,66 @@ static struct soap *make_master(const struct opennvt_config *cfg)
 
 /* ---- TLS ------------------------------------------------------------------------ */
 
-/* The certificate is chosen per handshake, not fixed in the SSL_CTX: the
- * device CA re-issues the server certificate when the addresses change, and
- * new handshakes must present the current one at once while established
- * connections keep theirs. So one SSL_CTX lives as long as the server and
- * this callback loads the current identity into each SSL. */
+/* The certificate is chosen per handshake, not fixed in the SSL_CTX: an
+ * assigned certification path can be replaced, and the device CA re-issues
+ * its server certificate when the addresses change; new handshakes must
+ * present the current one at once while established connections keep
+ * theirs. So one SSL_CTX lives as long as the server and this callback loads
+ * the current identity into each SSL: the assigned paths (one RSA and one EC
+ * at most; OpenSSL picks what the client supports), else the device CA's. */
 static int tls_cert_cb(SSL *ssl, void *arg)
 {
     struct soapserver *srv = arg;
-    EVP_PKEY *key = NULL;
-    X509 *cert = NULL;
-    STACK_OF(X509) *chain = NULL;
-    if (!srv->dev->deviceca || deviceca_server_identity(srv->dev->deviceca, &key, &cert, &chain) != DEVICECA_OK || !key || !cert) {
-        log_err("soap", "TLS handshake: the device CA has no server certificate");
-        EVP_PKEY_free(key);
-        X509_free(cert);
-        sk_X509_pop_free(chain, X509_free);
-        return 0;
+    struct tlspolicy_identity ids[TLSPOLICY_MAX_SERVER_PATHS];
+    size_t n = 0;
+    if (srv->dev->tlspolicy && tlspolicy_server_identities(srv->dev->tlspolicy, ids, &n) != TLSPOLICY_OK)
+        n = 0;
+    if (n == 0) {
+        if (!srv->dev->deviceca ||
+            deviceca_server_identity(srv->dev->deviceca, &ids[0].key, &ids[0].cert, &ids[0].chain) != DEVICECA_OK ||
+            !ids[0].key || !ids[0].cert) {
+            log_err("soap", "TLS handshake: no server certificate is available");
+            EVP_PKEY_free(ids[0].key);
+            X509_free(ids[0].cert);
+            sk_X509_pop_free(ids[0].chain, X509_free);
+            return 0;
+        }
+        n = 1;
     }
-    int ok = SSL_use_certificate(ssl, cert) == 1 && SSL_use_PrivateKey(ssl, key) == 1 && SSL_clear_chain_certs(ssl) == 1;
-    for (int i = 0; ok && chain && i < sk_X509_num(chain); i++)
-        ok = SSL_add1_chain_cert(ssl, sk_X509_value(chain, i)) == 1;
-    EVP_PKEY_free(key);
-    X509_free(cert);
-    sk_X509_pop_free(chain, X509_free);
-    if (!ok)
+    int ok = 1;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = SSL_use_certificate(ssl, ids[i].cert) == 1 && SSL_use_PrivateKey(ssl, ids[i].key) == 1 &&
+             SSL_set1_chain(ssl, ids[i].chain) == 1;
+    tlspolicy_identities_free(ids, n);
+    if (!ok) {
         log_err("soap", "TLS handshake: cannot use the server certificate");
+        ERR_clear_error();
+    }
     return ok;
 }
 
-/* TLS 1.2 and 1.3 only; for 1.2 only ECDHE with AEAD ciphers; no
- * compression, no renegotiation; server-side session resumption. */
+/* Client certificates are judged by the policy (its trust anchors, the
+ * keystore's certificates and CRLs), not by an OpenSSL trust store. */
+static int verify_client_cb(X509_STORE_CTX *xs, void *arg)
+{
+    struct soapserver *srv = arg;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
+    const char *why = "no validation policy";
+    if (c && srv->dev->tlspolicy &&
+        tlspolicy_verify_client(srv->dev->tlspolicy, X509_STORE_CTX_get0_cert(xs), X509_STORE_CTX_get0_untrusted(xs),
+                                c->client_cn, sizeof c->client_cn, &why) == TLSPOLICY_OK) {
+        c->client_verified = 1;
+        return 1;
+    }
+    log_info("soap", "%s: client certificate refused: %s", c ? c->peer_text : "?", why);
+    X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REJECTED);
+    return 0;
+}
+
+/* TLS 1.2 and 1.3 at most; for 1.2 only ECDHE with AEAD ciphers; no
+ * compression, no renegotiation; server-side session resumption. The
+ * versions and client authentication in force are set per connection. */
 static SSL_CTX *make_tls_ctx(struct soapserver *srv)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -1083,46 +1197,205 @@ static SSL_CTX *make_tls_ctx(struct soapserver *srv)
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_sess_set_cache_size(ctx, 4096);
     SSL_CTX_set_timeout(ctx, 300);
     SSL_CTX_set_cert_cb(ctx, tls_cert_cb, srv);
+    SSL_CTX_set_cert_verify_callback(ctx, verify_client_cb, srv);
     return ctx;
 }
 
-/* HTTPS is an addition to HTTP: when it cannot start (no certificate, port
- * taken) the device stays reachable over HTTP and the reason is logged. */
-static void start_https(struct soapserver *srv)
+/* The applied policy for one new TLS connection. Sessions are resumable only
+ * under the policy generation they were made in: a resumed session skips
+ * client verification, so a changed policy must not be bypassed by one. */
+static int apply_tls_settings(struct soapserver *srv, SSL *ssl)
 {
-    const struct opennvt_config *cfg = srv->cfg;
-    if (!cfg->https_enabled)
-        return;
-    EVP_PKEY *key = NULL;
-    X509 *cert = NULL;
-    STACK_OF(X509) *chain = NULL;
-    int have = srv->dev->deviceca && deviceca_server_identity(srv->dev->deviceca, &key, &cert, &chain) == DEVICECA_OK && key && cert;
-    EVP_PKEY_free(key);
-    X509_free(cert);
-    sk_X509_pop_free(chain, X509_free);
-    if (!have) {
-        log_err("soap", "HTTPS is not started: no server certificate is available");
+    unsigned v = srv->applied.tls_versions ? srv->applied.tls_versions : TLSPOLICY_TLS_ALL;
+    if (SSL_set_min_proto_version(ssl, (v & TLSPOLICY_TLS12) ? TLS1_2_VERSION : TLS1_3_VERSION) != 1 ||
+        SSL_set_max_proto_version(ssl, (v & TLSPOLICY_TLS13) ? TLS1_3_VERSION : TLS1_2_VERSION) != 1)
+        return -1;
+    char sid[48];
+    int n = snprintf(sid, sizeof sid, "opennvt-soap-%lu", srv->applied_generation);
+    if (SSL_set_session_id_context(ssl, (const unsigned char *)sid, (unsigned)n) != 1)
+        return -1;
+    if (srv->applied.client_auth_required)
+        SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    return 0;
+}
+
+/* Whether a kept-alive connection may go on under the applied policy: its
+ * protocol is still served, and for TLS its version is still enabled and a
+ * client certificate was verified if one is now required. A new server
+ * certificate alone never ends a connection. */
+static int conn_still_allowed(struct soapserver *srv, const struct conn *c)
+{
+    if (!c->ssl)
+        return srv->n_listen > 0;
+    if (srv->n_tls_listen == 0)
+        return 0;
+    if (srv->applied.client_auth_required && !c->client_verified)
+        return 0;
+    unsigned v = srv->applied.tls_versions ? srv->applied.tls_versions : TLSPOLICY_TLS_ALL;
+    int version = SSL_version(c->ssl);
+    return (version == TLS1_2_VERSION && (v & TLSPOLICY_TLS12)) || (version == TLS1_3_VERSION && (v & TLSPOLICY_TLS13));
+}
+
+static void close_listeners(struct soapserver *srv, int tls)
+{
+    int *fds = tls ? srv->tls_listen_fd : srv->listen_fd;
+    int *n = tls ? &srv->n_tls_listen : &srv->n_listen;
+    for (int i = 0; i < *n; i++) {
+        if (srv->epfd >= 0)
+            epoll_ctl(srv->epfd, EPOLL_CTL_DEL, fds[i], NULL);
+        close(fds[i]);
+    }
+    *n = 0;
+    if (tls)
+        srv->https_port = 0;
+    else
+        srv->port = 0;
+}
+
+/* Makes the HTTP (tls 0) or HTTPS listeners serve port (0: keep the current
+ * one, or a free one) or nothing. New sockets are bound before the old ones
+ * close, so a port that cannot be bound changes nothing. */
+static int set_listeners(struct soapserver *srv, int tls, int enabled, int port)
+{
+    int *fds = tls ? srv->tls_listen_fd : srv->listen_fd;
+    int *n = tls ? &srv->n_tls_listen : &srv->n_listen;
+    int *bound_now = tls ? &srv->https_port : &srv->port;
+    if (!enabled) {
+        close_listeners(srv, tls);
+        return 0;
+    }
+    if (*n > 0 && (port == 0 || port == *bound_now))
+        return 0;
+    if (tls && !srv->tls_ctx) {
+        srv->tls_ctx = make_tls_ctx(srv);
+        if (!srv->tls_ctx) {
+            log_err("soap", "HTTPS is not started: cannot set up TLS");
+            ERR_clear_error();
+            return -EINVAL;
+        }
+    }
+    int fresh[MAX_LISTENERS], n_fresh = 0, bound = 0;
+    int rc = open_listeners(srv, port, fresh, &n_fresh, &bound);
+    if (rc != 0) {
+        for (int i = 0; i < n_fresh; i++)
+            close(fresh[i]);
+        return rc;
+    }
+    close_listeners(srv, tls);
+    for (int i = 0; i < n_fresh; i++) {
+        fds[i] = fresh[i];
+        if (srv->epfd >= 0) {
+            struct epoll_event lev = { .events = EPOLLIN, .data.ptr = &fds[i] };
+            epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fds[i], &lev);
+        }
+    }
+    *n = n_fresh;
+    *bound_now = bound;
+    return 0;
+}
+
+/* What the listeners should follow: the policy, or without one the config. */
+static void wanted_policy(struct soapserver *srv, struct tlspolicy_state *st)
+{
+    if (srv->dev->tlspolicy) {
+        tlspolicy_get(srv->dev->tlspolicy, st);
         return;
     }
-    srv->tls_ctx = make_tls_ctx(srv);
-    if (!srv->tls_ctx) {
-        log_err("soap", "HTTPS is not started: cannot set up TLS");
-        ERR_clear_error();
-        return;
+    memset(st, 0, sizeof *st);
+    st->protocols.http_enabled = 1;
+    st->protocols.http_port = srv->cfg->http_port;
+    st->protocols.https_enabled = srv->cfg->https_enabled;
+    st->protocols.https_port = srv->cfg->https_port;
+    st->tls_versions = TLSPOLICY_TLS_ALL;
+}
+
+static void log_listeners(struct soapserver *srv)
+{
+    const char *where = srv->cfg->bind[0] ? srv->cfg->bind : "all addresses";
+    if (srv->port)
+        log_notice("soap", "HTTP listening on %s port %d", where, srv->port);
+    else
+        log_notice("soap", "HTTP is off");
+    if (srv->https_port) {
+        char versions[16];
+        tlspolicy_format_versions(srv->applied.tls_versions, versions, sizeof versions);
+        log_notice("soap", "HTTPS listening on %s port %d (TLS %s, %s certificate%s)", where, srv->https_port, versions,
+                   srv->applied.n_server_paths ? "assigned" : "device CA",
+                   srv->applied.client_auth_required ? ", client certificates required" : "");
+    } else {
+        log_notice("soap", "HTTPS is off");
     }
-    int port = 0;
-    if (open_listeners(srv, cfg->https_port, srv->tls_listen_fd, &srv->n_tls_listen, &port) != 0) {
-        log_err("soap", "HTTPS is not started: cannot listen on port %d", cfg->https_port);
-        for (int i = 0; i < srv->n_tls_listen; i++)
-            close(srv->tls_listen_fd[i]);
-        srv->n_tls_listen = 0;
-        SSL_CTX_free(srv->tls_ctx);
-        srv->tls_ctx = NULL;
+}
+
+/* Loop thread: makes listeners and kept-alive connections follow the policy.
+ * A port that cannot be bound rolls the change back (and logs why). */
+static void reconfigure(struct soapserver *srv)
+{
+    struct tlspolicy *tp = srv->dev->tlspolicy;
+    if (!tp)
         return;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        unsigned long gen = tlspolicy_generation(tp);
+        if (gen == srv->applied_generation && attempt == 0)
+            return;
+        struct tlspolicy_state st;
+        tlspolicy_get(tp, &st);
+        char why[128] = "";
+        if (set_listeners(srv, 0, st.protocols.http_enabled, st.protocols.http_port) != 0)
+            snprintf(why, sizeof why, "cannot listen on HTTP port %d", st.protocols.http_port);
+        else if (set_listeners(srv, 1, st.protocols.https_enabled, st.protocols.https_port) != 0)
+            snprintf(why, sizeof why, "cannot listen on HTTPS port %d", st.protocols.https_port);
+        if (why[0] && attempt == 0 && tlspolicy_rollback(tp, why) > 0)
+            continue;
+        if (why[0])
+            log_err("soap", "network settings only partly applied: %s", why);
+        srv->applied = st;
+        srv->applied_generation = gen;
+        srv->generation_seen_ms = 0;
+        break;
     }
-    srv->https_port = port;
+    for (struct conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == CONN_READING && !c->request_started_ms && !conn_still_allowed(srv, c))
+            conn_unlink_and_free(srv, c);
+    }
+    log_listeners(srv);
+    if (srv->dev->ports_changed)
+        srv->dev->ports_changed(srv->dev->ports_arg);
+}
+
+/* The first listeners. HTTP that cannot listen is fatal; HTTPS that cannot
+ * start (no certificate, port taken) leaves the device on HTTP, logged;
+ * neither running is fatal. */
+static int start_listeners(struct soapserver *srv)
+{
+    wanted_policy(srv, &srv->applied);
+    srv->applied_generation = srv->dev->tlspolicy ? tlspolicy_generation(srv->dev->tlspolicy) : 0;
+    const struct tlspolicy_protocols *p = &srv->applied.protocols;
+    int rc = set_listeners(srv, 0, p->http_enabled, p->http_port);
+    if (rc != 0)
+        return rc;
+    if (p->https_enabled) {
+        EVP_PKEY *key = NULL;
+        X509 *cert = NULL;
+        STACK_OF(X509) *chain = NULL;
+        int have = srv->dev->deviceca && deviceca_server_identity(srv->dev->deviceca, &key, &cert, &chain) == DEVICECA_OK && key && cert;
+        EVP_PKEY_free(key);
+        X509_free(cert);
+        sk_X509_pop_free(chain, X509_free);
+        if (!have)
+            log_err("soap", "HTTPS is not started: no server certificate is available");
+        else if (set_listeners(srv, 1, 1, p->https_port) != 0)
+            log_err("soap", "HTTPS is not started: cannot listen on port %d", p->https_port);
+    }
+    if (srv->n_listen == 0 && srv->n_tls_listen == 0) {
+        log_err("soap", "neither HTTP nor HTTPS is running");
+        return -EADDRNOTAVAIL;
+    }
+    return 0;
 }
 
 int soapserver_start(struct soapserver **out, const struct opennvt_config *cfg, struct onvif_device *dev)
@@ -1137,27 +1410,19 @@ int soapserver_start(struct soapserver **out, const struct opennvt_config *cfg, 
     srv->wake_fd = -1;
     pthread_mutex_init(&srv->qlock, NULL);
     pthread_cond_init(&srv->qcond, NULL);
-    int rc = open_listeners(srv, cfg->http_port, srv->listen_fd, &srv->n_listen, &srv->port);
-    if (rc != 0)
-        goto fail;
-    start_https(srv);
     srv->epfd = epoll_create1(EPOLL_CLOEXEC);
     srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     srv->master = make_master(cfg);
+    int rc = 0;
     if (srv->epfd < 0 || srv->wake_fd < 0 || !srv->master) {
         rc = -ENOMEM;
         goto fail;
     }
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &srv->wake_fd };
     epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->wake_fd, &ev);
-    for (int i = 0; i < srv->n_listen; i++) {
-        struct epoll_event lev = { .events = EPOLLIN, .data.ptr = &srv->listen_fd[i] };
-        epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->listen_fd[i], &lev);
-    }
-    for (int i = 0; i < srv->n_tls_listen; i++) {
-        struct epoll_event lev = { .events = EPOLLIN, .data.ptr = &srv->tls_listen_fd[i] };
-        epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->tls_listen_fd[i], &lev);
-    }
+    rc = start_listeners(srv);
+    if (rc != 0)
+        goto fail;
     srv->workers = calloc((size_t)cfg->soap_workers, sizeof *srv->workers);
     if (!srv->workers) {
         rc = -ENOMEM;
@@ -1177,11 +1442,8 @@ int soapserver_start(struct soapserver **out, const struct opennvt_config *cfg, 
         srv->n_workers = 0;
         goto fail;
     }
-    log_notice("soap", "listening on %s port %d with %d workers", cfg->bind[0] ? cfg->bind : "all addresses",
-               srv->port, srv->n_workers);
-    if (srv->https_port)
-        log_notice("soap", "HTTPS listening on %s port %d (TLS 1.2/1.3, device CA certificate)",
-                   cfg->bind[0] ? cfg->bind : "all addresses", srv->https_port);
+    log_notice("soap", "%d workers", srv->n_workers);
+    log_listeners(srv);
     *out = srv;
     return 0;
 fail:
@@ -1243,4 +1505,17 @@ void soapserver_stop(struct soapserver *srv)
     pthread_mutex_destroy(&srv->qlock);
     pthread_cond_destroy(&srv->qcond);
     free(srv);
+}
+
+int soapserver_port_available(struct soapserver *srv, int port)
+{
+    if (!srv || port < 1 || port > 65535)
+        return 0;
+    if (port == srv->port || port == srv->https_port)
+        return 1;
+    int fds[MAX_LISTENERS], n = 0, bound = 0;
+    int rc = open_listeners(srv, port, fds, &n, &bound);
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    return rc == 0;
 }

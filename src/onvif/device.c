@@ -56,7 +56,7 @@ static struct tds__DeviceServiceCapabilities *device_capabilities(struct soap *s
     c->Security = NEW(soap, struct tds__SecurityCapabilities);
     c->Security->TLS1_x002e0 = bool_ptr(soap, 0);
     c->Security->TLS1_x002e1 = bool_ptr(soap, 0);
-    c->Security->TLS1_x002e2 = bool_ptr(soap, 0);
+    c->Security->TLS1_x002e2 = bool_ptr(soap, 1);   /* and 1.3, which this schema cannot say */
     c->Security->OnboardKeyGeneration = bool_ptr(soap, 0);
     c->Security->AccessPolicyConfig = bool_ptr(soap, 0);
     c->Security->DefaultAccessPolicy = bool_ptr(soap, 1);
@@ -224,7 +224,8 @@ int __tds__GetCapabilities(struct soap *soap, struct _tds__GetCapabilities *req,
     d->IO->InputConnectors = int_ptr(soap, 0);
     d->IO->RelayOutputs = int_ptr(soap, 0);
     d->Security = NEW(soap, struct tt__SecurityCapabilities);
-    /* all false: no TLS, tokens or access policy configuration yet */
+    /* TLS 1.2 (and 1.3); no token profiles or access policy configuration */
+    d->Security->TLS1_x002e2 = xsd__boolean__true_;
     resp->Capabilities = caps;
     return SOAP_OK;
 }

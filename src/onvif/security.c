@@ -3,6 +3,7 @@
 #include "opennvt/keystore.h"
 #include "opennvt/log.h"
 #include "opennvt/onvif.h"
+#include "opennvt/tlspolicy.h"
 #include "opennvt/x509util.h"
 #include "soapH.h"
 
@@ -121,7 +122,8 @@ static struct tas__Capabilities *security_capabilities(struct soap *soap)
     COUNT(MaximumNumberOfCertificationPaths, KEYSTORE_MAX_PATHS);
     COUNT(MaximumNumberOfPassphrases, KEYSTORE_MAX_PASSPHRASES);
     COUNT(MaximumNumberOfCRLs, KEYSTORE_MAX_CRLS);
-#undef COUNT
+    COUNT(MaximumNumberOfCertificationPathValidationPolicies, KEYSTORE_MAX_CPV_POLICIES);
+    k->EnforceTLSWebClientAuthExtKeyUsage = bool_of(soap, 1);
     k->RSAKeyPairGeneration = bool_of(soap, 1);
     k->ECCKeyPairGeneration = bool_of(soap, 1);
     k->KeyPairGeneration = "RSA ECC";
@@ -138,6 +140,18 @@ static struct tas__Capabilities *security_capabilities(struct soap *soap)
     k->PKCS12 = bool_of(soap, 1);
     k->SetCertPath = bool_of(soap, 0);
     k->NoPrivateKeySharing = bool_of(soap, 0);
+    struct tas__TLSServerCapabilities *t = zalloc(soap, sizeof *t);
+    if (!t)
+        return NULL;
+    c->TLSServerCapabilities = t;
+    t->TLSServerSupported = "1.2 1.3";
+    t->EnabledVersionsSupported = bool_of(soap, 1);
+    t->MaximumNumberOfTLSCertificationPaths = (snprintf(num, sizeof num, "%d", TLSPOLICY_MAX_SERVER_PATHS), soap_strdup(soap, num));
+    t->TLSClientAuthSupported = bool_of(soap, 1);
+    t->CnMapsToUserSupported = bool_of(soap, 1);
+    t->MaximumNumberOfTLSCertificationPathValidationPolicies =
+        (snprintf(num, sizeof num, "%d", TLSPOLICY_MAX_CPV_POLICIES), soap_strdup(soap, num));
+#undef COUNT
     return c;
 }
 

@@ -48,8 +48,8 @@ check "GetServices advertises exactly the implemented services (device, security
 
 code=$(soap '<tds:GetServiceCapabilities/>' "$R")
 check "GetServiceCapabilities schema-valid" valid "$R"
-check "capabilities claim user handling and digest, not TLS yet" \
-    [ "$(xpath "$R" 'string(//*[local-name()="Security"]/@HttpDigest)')/$(xpath "$R" 'string(//*[local-name()="Security"]/@TLS1.2)')/$(xpath "$R" 'string(//*[local-name()="System"]/@UserConfigNotSupported)')" = "true/false/false" ]
+check "capabilities claim user handling, digest and TLS 1.2 (not 1.0/1.1)" \
+    [ "$(xpath "$R" 'string(//*[local-name()="Security"]/@HttpDigest)')/$(xpath "$R" 'string(//*[local-name()="Security"]/@TLS1.2)')/$(xpath "$R" 'string(//*[local-name()="Security"]/@TLS1.1)')/$(xpath "$R" 'string(//*[local-name()="System"]/@UserConfigNotSupported)')" = "true/true/false/false" ]
 
 code=$(soap '<tds:GetCapabilities/>' "$R")
 check "GetCapabilities (all) 200 and schema-valid" [ "$code" = 200 ]

@@ -13,11 +13,11 @@ WSU_NS=http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utilit
 UT_PROFILE=http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0
 B64_ENC=http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary
 
-# A short handshake timeout (soap/recv-timeout-ms) keeps the stall check quick.
+# A short handshake timeout (soap/tls-handshake-timeout-ms) keeps the stall check quick.
 HS_TIMEOUT_MS=2000
 cat > "$WORK/config.xml" <<EOF
 <opennvt>
-  <soap><recv-timeout-ms>$HS_TIMEOUT_MS</recv-timeout-ms></soap>
+  <soap><tls-handshake-timeout-ms>$HS_TIMEOUT_MS</tls-handshake-timeout-ms></soap>
 </opennvt>
 EOF
 start_daemon --config "$WORK/config.xml"

@@ -3,7 +3,9 @@
  * transport error (the fault's subcodes are printed), 2 on usage, 3 when a
  * discovery probe got no match. With ONVIF_USER and ONVIF_PASSWORD set, every
  * request carries a WS-UsernameToken (PasswordDigest) made by gSOAP's wsse
- * plugin, as ONVIF clients send it. */
+ * plugin, as ONVIF clients send it. For https:// URLs, ONVIF_CAFILE names the
+ * trust anchor (PEM) and ONVIF_CLIENT_PEM an optional client key and
+ * certificate (one PEM file) for TLS client authentication. */
 #include "soapH.h"
 #include "wsaapi.h"
 #include "wsddapi.h"
@@ -167,6 +169,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: onvif_client probe soap.udp://HOST:PORT [TYPES] [SCOPES [MATCHBY]]\n"
                         "       onvif_client resolve soap.udp://HOST:PORT EPR\n"
                         "       onvif_client device|scopes|discovery-mode|reboot|unsupported URL\n"
+                        "       onvif_client tls-versions SECURITY-SERVICE-URL\n"
                         "       onvif_client set-scopes|add-scopes|remove-scopes URL SCOPE...\n"
                         "       onvif_client set-discovery-mode URL Discoverable|NonDiscoverable\n"
                         "       onvif_client users URL | delete-user URL NAME... \n"
@@ -181,6 +184,14 @@ int main(int argc, char **argv)
     if (udp)
         soap_register_plugin(soap, soap_wsa);
     soap->connect_timeout = 5;
+    if (!udp && getenv("ONVIF_CAFILE")) {
+        if (soap_ssl_client_context(soap, SOAP_SSL_REQUIRE_SERVER_AUTHENTICATION | SOAP_TLSv1_2 | SOAP_TLSv1_3,
+                                    getenv("ONVIF_CLIENT_PEM"), NULL, getenv("ONVIF_CAFILE"), NULL, NULL) != SOAP_OK) {
+            print_fault(soap);
+            soap_free(soap);
+            return 1;
+        }
+    }
     soap->recv_timeout = udp ? -1500000 : 10;
     soap->send_timeout = 10;
     int rc = 0;
@@ -206,6 +217,13 @@ int main(int argc, char **argv)
         rc = device_info(soap, url);
     } else if (!strcmp(cmd, "scopes")) {
         rc = scopes(soap, url);
+    } else if (!strcmp(cmd, "tls-versions")) {
+        /* URL: the security service */
+        struct _tas__GetEnabledTLSVersions r;
+        struct _tas__GetEnabledTLSVersionsResponse a;
+        rc = (auth(soap), soap_call___tas__GetEnabledTLSVersions)(soap, url, NULL, &r, &a) ? 1 : 0;
+        if (!rc)
+            printf("tls-versions=%s\n", a.Versions ? a.Versions : "");
     } else if (!strcmp(cmd, "set-scopes") || !strcmp(cmd, "add-scopes") || !strcmp(cmd, "remove-scopes")) {
         int n = argc - 3;
         char **items = argv + 3;
