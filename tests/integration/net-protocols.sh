@@ -117,6 +117,8 @@ check "the administrator confirms over HTTPS ($code)" [ "$code" = 200 ]
 sleep $((WINDOW + 2))
 check "confirmed: HTTP stays off" not reachable "$URL"
 check "  ... ports file: https only" [ -z "$(ports_line http)" ] && [ -n "$(ports_line https)" ]
+"$ONVIF_CLIENT" probe "soap.udp://127.0.0.1:$DISC_PORT" > "$WORK/probe.txt" 2>&1 || true
+check "WS-Discovery now advertises the HTTPS XAddr" grep -q "^match.xaddrs=https://[^ ]*:$HTTPS_PORT/onvif/device_service" "$WORK/probe.txt"
 
 # ---- restart keeps HTTPS only ----
 stop_daemon
