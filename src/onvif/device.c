@@ -4,6 +4,7 @@
 #include "opennvt/netif.h"
 #include "opennvt/users.h"
 #include "opennvt/log.h"
+#include "soap_values.h"
 #include "soapH.h"
 
 #include <stdlib.h>
@@ -15,30 +16,9 @@
 #define OPENNVT_VERSION "0.0.0"
 #endif
 
-static enum xsd__boolean *bool_ptr(struct soap *soap, int v)
-{
-    enum xsd__boolean *b = soap_malloc(soap, sizeof *b);
-    if (b)
-        *b = v ? xsd__boolean__true_ : xsd__boolean__false_;
-    return b;
-}
 
-static int *int_ptr(struct soap *soap, int v)
-{
-    int *p = soap_malloc(soap, sizeof *p);
-    if (p)
-        *p = v;
-    return p;
-}
 
-#define NEW(soap, type) ((type *)soap_malloc_zero(soap, sizeof(type)))
-static void *soap_malloc_zero(struct soap *soap, size_t n)
-{
-    void *p = soap_malloc(soap, n);
-    if (p)
-        memset(p, 0, n);
-    return p;
-}
+#define NEW(soap, type) ((type *)onvif_zalloc(soap, sizeof(type)))
 
 /* What the device service can do: the single source for GetServiceCapabilities,
  * GetServices(IncludeCapability) and GetCapabilities. Claims only what works. */
@@ -46,47 +26,47 @@ static struct tds__DeviceServiceCapabilities *device_capabilities(struct soap *s
 {
     struct tds__DeviceServiceCapabilities *c = NEW(soap, struct tds__DeviceServiceCapabilities);
     c->Network = NEW(soap, struct tds__NetworkCapabilities);
-    c->Network->IPFilter = bool_ptr(soap, 1);
-    c->Network->ZeroConfiguration = bool_ptr(soap, 0);
-    c->Network->IPVersion6 = bool_ptr(soap, 0);
-    c->Network->DynDNS = bool_ptr(soap, 0);
-    c->Network->Dot11Configuration = bool_ptr(soap, 0);
-    c->Network->HostnameFromDHCP = bool_ptr(soap, 0);
-    c->Network->NTP = int_ptr(soap, 0);
+    c->Network->IPFilter = onvif_bool(soap, 1);
+    c->Network->ZeroConfiguration = onvif_bool(soap, 0);
+    c->Network->IPVersion6 = onvif_bool(soap, 0);
+    c->Network->DynDNS = onvif_bool(soap, 0);
+    c->Network->Dot11Configuration = onvif_bool(soap, 0);
+    c->Network->HostnameFromDHCP = onvif_bool(soap, 0);
+    c->Network->NTP = onvif_int(soap, 0);
     c->Security = NEW(soap, struct tds__SecurityCapabilities);
-    c->Security->TLS1_x002e0 = bool_ptr(soap, 0);
-    c->Security->TLS1_x002e1 = bool_ptr(soap, 0);
-    c->Security->TLS1_x002e2 = bool_ptr(soap, 1);   /* and 1.3, which this schema cannot say */
-    c->Security->OnboardKeyGeneration = bool_ptr(soap, 0);
-    c->Security->AccessPolicyConfig = bool_ptr(soap, 0);
-    c->Security->DefaultAccessPolicy = bool_ptr(soap, 1);
-    c->Security->Dot1X = bool_ptr(soap, 0);
-    c->Security->RemoteUserHandling = bool_ptr(soap, 0);
-    c->Security->X_x002e509Token = bool_ptr(soap, 0);
-    c->Security->SAMLToken = bool_ptr(soap, 0);
-    c->Security->KerberosToken = bool_ptr(soap, 0);
-    c->Security->UsernameToken = bool_ptr(soap, 1);
-    c->Security->HttpDigest = bool_ptr(soap, 1);
-    c->Security->RELToken = bool_ptr(soap, 0);
-    c->Security->MaxUsers = int_ptr(soap, USERS_MAX);
-    c->Security->MaxUserNameLength = int_ptr(soap, USERS_NAME_MAX);
-    c->Security->MaxPasswordLength = int_ptr(soap, USERS_PASSWORD_MAX);
-    c->Security->MaxPasswordHistory = int_ptr(soap, USERS_HISTORY_MAX);
+    c->Security->TLS1_x002e0 = onvif_bool(soap, 0);
+    c->Security->TLS1_x002e1 = onvif_bool(soap, 0);
+    c->Security->TLS1_x002e2 = onvif_bool(soap, 1);   /* and 1.3, which this schema cannot say */
+    c->Security->OnboardKeyGeneration = onvif_bool(soap, 0);
+    c->Security->AccessPolicyConfig = onvif_bool(soap, 0);
+    c->Security->DefaultAccessPolicy = onvif_bool(soap, 1);
+    c->Security->Dot1X = onvif_bool(soap, 0);
+    c->Security->RemoteUserHandling = onvif_bool(soap, 0);
+    c->Security->X_x002e509Token = onvif_bool(soap, 0);
+    c->Security->SAMLToken = onvif_bool(soap, 0);
+    c->Security->KerberosToken = onvif_bool(soap, 0);
+    c->Security->UsernameToken = onvif_bool(soap, 1);
+    c->Security->HttpDigest = onvif_bool(soap, 1);
+    c->Security->RELToken = onvif_bool(soap, 0);
+    c->Security->MaxUsers = onvif_int(soap, USERS_MAX);
+    c->Security->MaxUserNameLength = onvif_int(soap, USERS_NAME_MAX);
+    c->Security->MaxPasswordLength = onvif_int(soap, USERS_PASSWORD_MAX);
+    c->Security->MaxPasswordHistory = onvif_int(soap, USERS_HISTORY_MAX);
     c->Security->SecurityPolicies = "PasswordComplexity AuthFailureWarnings";
     c->Security->HashingAlgorithms = "MD5 SHA-256";
     c->System = NEW(soap, struct tds__SystemCapabilities);
-    c->System->DiscoveryResolve = bool_ptr(soap, 1);
-    c->System->DiscoveryBye = bool_ptr(soap, 1);
-    c->System->RemoteDiscovery = bool_ptr(soap, 0);
-    c->System->SystemBackup = bool_ptr(soap, 0);
-    c->System->SystemLogging = bool_ptr(soap, 0);
-    c->System->HttpFirmwareUpgrade = bool_ptr(soap, 0);
-    c->System->HttpSystemBackup = bool_ptr(soap, 0);
-    c->System->HttpSystemLogging = bool_ptr(soap, 0);
-    c->System->HttpSupportInformation = bool_ptr(soap, 0);
-    c->System->StorageConfiguration = bool_ptr(soap, 0);
-    c->System->NetworkConfigNotSupported = bool_ptr(soap, 1);
-    c->System->UserConfigNotSupported = bool_ptr(soap, 0);
+    c->System->DiscoveryResolve = onvif_bool(soap, 1);
+    c->System->DiscoveryBye = onvif_bool(soap, 1);
+    c->System->RemoteDiscovery = onvif_bool(soap, 0);
+    c->System->SystemBackup = onvif_bool(soap, 0);
+    c->System->SystemLogging = onvif_bool(soap, 0);
+    c->System->HttpFirmwareUpgrade = onvif_bool(soap, 0);
+    c->System->HttpSystemBackup = onvif_bool(soap, 0);
+    c->System->HttpSystemLogging = onvif_bool(soap, 0);
+    c->System->HttpSupportInformation = onvif_bool(soap, 0);
+    c->System->StorageConfiguration = onvif_bool(soap, 0);
+    c->System->NetworkConfigNotSupported = onvif_bool(soap, 1);
+    c->System->UserConfigNotSupported = onvif_bool(soap, 0);
     c->Misc = NEW(soap, struct tds__MiscCapabilities);
     return c;
 }
@@ -221,8 +201,8 @@ int __tds__GetCapabilities(struct soap *soap, struct _tds__GetCapabilities *req,
     d->System->SupportedVersions->Major = ONVIF_VERSION_MAJOR;
     d->System->SupportedVersions->Minor = ONVIF_VERSION_MINOR;
     d->IO = NEW(soap, struct tt__IOCapabilities);
-    d->IO->InputConnectors = int_ptr(soap, 0);
-    d->IO->RelayOutputs = int_ptr(soap, 0);
+    d->IO->InputConnectors = onvif_int(soap, 0);
+    d->IO->RelayOutputs = onvif_int(soap, 0);
     d->Security = NEW(soap, struct tt__SecurityCapabilities);
     /* TLS 1.2 (and 1.3); no token profiles or access policy configuration */
     d->Security->TLS1_x002e2 = xsd__boolean__true_;
@@ -413,7 +393,7 @@ int __tds__GetNetworkInterfaces(struct soap *soap, struct _tds__GetNetworkInterf
         ni->Info->Name = soap_strdup(soap, list[i].name);
         ni->Info->HwAddress = soap_strdup(soap, list[i].mac[0] ? list[i].mac : "00:00:00:00:00:00");
         if (list[i].mtu > 0)
-            ni->Info->MTU = int_ptr(soap, list[i].mtu);
+            ni->Info->MTU = onvif_int(soap, list[i].mtu);
         fill_v4(soap, ni, &list[i]);
         fill_v6(soap, ni, &list[i]);
     }

@@ -9,6 +9,7 @@
 #include "opennvt/log.h"
 #include "opennvt/onvif.h"
 #include "opennvt/x509util.h"
+#include "soap_values.h"
 #include "soapH.h"
 
 #include <openssl/bn.h>
@@ -28,13 +29,6 @@ static struct keystore *ks_of(struct soap *soap)
     return onvif_request_of(soap)->dev->keystore;
 }
 
-static void *zalloc(struct soap *soap, size_t n)
-{
-    void *p = soap_malloc(soap, n ? n : 1);
-    if (p)
-        memset(p, 0, n ? n : 1);
-    return p;
-}
 
 static int cert_fault(struct soap *soap, int err)
 {
@@ -130,7 +124,7 @@ static struct tt__Certificate *certificate_of(struct soap *soap, const struct ke
     if (keystore_cert_der(ks_of(soap), info->id, &der, &len) != KEYSTORE_OK)
         return NULL;
     out->CertificateID = soap_strdup(soap, info->alias[0] ? info->alias : info->id);
-    out->Certificate = zalloc(soap, sizeof *out->Certificate);
+    out->Certificate = onvif_zalloc(soap, sizeof *out->Certificate);
     if (out->Certificate && (out->Certificate->Data.__ptr = soap_malloc(soap, len))) {
         memcpy(out->Certificate->Data.__ptr, der, len);
         out->Certificate->Data.__size = (int)len;
@@ -148,7 +142,7 @@ static int list_certificates(struct soap *soap, int with_private_key, struct tt_
     int rc = keystore_list_certs(ks_of(soap), &certs, &n);
     if (rc != KEYSTORE_OK)
         return cert_fault(soap, rc);
-    *out = zalloc(soap, sizeof **out * n);
+    *out = onvif_zalloc(soap, sizeof **out * n);
     for (size_t i = 0; *out && i < n; i++) {
         struct keystore_key_info key;
         if (keystore_key_info(ks_of(soap), certs[i].key_id, &key) != KEYSTORE_OK ||
@@ -230,7 +224,7 @@ int __tds__CreateCertificate(struct soap *soap, struct _tds__CreateCertificate *
     X509_NAME_free(subject);
     if (kr != KEYSTORE_OK)
         return cert_fault(soap, kr);
-    resp->NvtCertificate = zalloc(soap, sizeof *resp->NvtCertificate);
+    resp->NvtCertificate = onvif_zalloc(soap, sizeof *resp->NvtCertificate);
     if (!resp->NvtCertificate || !certificate_of(soap, &info, resp->NvtCertificate))
         return SOAP_EOM;
     return SOAP_OK;
@@ -245,7 +239,7 @@ int __tds__DeleteCertificates(struct soap *soap, struct _tds__DeleteCertificates
     /* Check everything first (known, not repeated, not in a certification
      * path, not read-only), so a refused request deletes nothing. Keys stay:
      * they may serve other certificates or the Security service. */
-    char (*ids)[KEYSTORE_ID_MAX] = zalloc(soap, sizeof *ids * (size_t)(n > 0 ? n : 1));
+    char (*ids)[KEYSTORE_ID_MAX] = onvif_zalloc(soap, sizeof *ids * (size_t)(n > 0 ? n : 1));
     if (!ids)
         return SOAP_EOM;
     struct keystore_path_info *paths = NULL;
@@ -296,7 +290,7 @@ int __tds__GetPkcs10Request(struct soap *soap, struct _tds__GetPkcs10Request *re
     EVP_PKEY_free(key);
     if (rc != KEYSTORE_OK)
         return cert_fault(soap, rc);
-    resp->Pkcs10Request = zalloc(soap, sizeof *resp->Pkcs10Request);
+    resp->Pkcs10Request = onvif_zalloc(soap, sizeof *resp->Pkcs10Request);
     if (resp->Pkcs10Request && (resp->Pkcs10Request->Data.__ptr = soap_malloc(soap, len))) {
         memcpy(resp->Pkcs10Request->Data.__ptr, der, len);
         resp->Pkcs10Request->Data.__size = (int)len;
@@ -392,7 +386,7 @@ int __tds__GetCertificateInformation(struct soap *soap, struct _tds__GetCertific
     free(der);
     if (xr != X509UTIL_OK)
         return cert_fault(soap, KEYSTORE_E_BAD_INPUT);
-    struct tt__CertificateInformation *ci = zalloc(soap, sizeof *ci);
+    struct tt__CertificateInformation *ci = onvif_zalloc(soap, sizeof *ci);
     if (!ci) {
         X509_free(cert);
         return SOAP_EOM;
@@ -415,7 +409,7 @@ int __tds__GetCertificateInformation(struct soap *soap, struct _tds__GetCertific
         if (ci->KeyLength)
             *ci->KeyLength = EVP_PKEY_get_bits(pub);
     }
-    ci->Validity = zalloc(soap, sizeof *ci->Validity);
+    ci->Validity = onvif_zalloc(soap, sizeof *ci->Validity);
     if (ci->Validity) {
         struct tm tm;
         if (ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tm))

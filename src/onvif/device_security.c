@@ -7,6 +7,7 @@
 #include "opennvt/log.h"
 #include "opennvt/onvif.h"
 #include "opennvt/users.h"
+#include "soap_values.h"
 #include "soapH.h"
 
 #include <openssl/crypto.h>
@@ -21,33 +22,12 @@
 static pthread_mutex_t authn_settings_lock = PTHREAD_MUTEX_INITIALIZER;
 
 
-static void *zalloc(struct soap *soap, size_t n)
-{
-    void *p = soap_malloc(soap, n);
-    if (p)
-        memset(p, 0, n);
-    return p;
-}
 
-static int *int_of(struct soap *soap, int v)
-{
-    int *p = soap_malloc(soap, sizeof *p);
-    if (p)
-        *p = v;
-    return p;
-}
 
-static enum xsd__boolean *bool_of(struct soap *soap, int v)
-{
-    enum xsd__boolean *p = soap_malloc(soap, sizeof *p);
-    if (p)
-        *p = v ? xsd__boolean__true_ : xsd__boolean__false_;
-    return p;
-}
 
 static struct tt__IntRange *range_of(struct soap *soap, int lo, int hi)
 {
-    struct tt__IntRange *r = zalloc(soap, sizeof *r);
+    struct tt__IntRange *r = onvif_zalloc(soap, sizeof *r);
     if (r) {
         r->Min = lo;
         r->Max = hi;
@@ -142,7 +122,7 @@ static int entries_of(struct soap *soap, const struct tt__User *in, int n, struc
                 OPENSSL_cleanse(in[i].Password, strlen(in[i].Password));
         return users_fault(soap, USERS_E_TOO_MANY, NULL);
     }
-    struct users_entry *e = zalloc(soap, sizeof *e * (size_t)n);
+    struct users_entry *e = onvif_zalloc(soap, sizeof *e * (size_t)n);
     if (!e)
         return SOAP_EOM;
     for (int i = 0; i < n; i++) {
@@ -170,7 +150,7 @@ int __tds__GetUsers(struct soap *soap, struct _tds__GetUsers *req, struct _tds__
     int rc = users_list(onvif_request_of(soap)->dev->users, &list, &n);
     if (rc != USERS_OK)
         return users_fault(soap, rc, NULL);
-    resp->User = zalloc(soap, sizeof *resp->User * (n ? n : 1));
+    resp->User = onvif_zalloc(soap, sizeof *resp->User * (n ? n : 1));
     if (!resp->User) {
         free(list);
         return SOAP_EOM;
@@ -273,8 +253,8 @@ int __tds__GetPasswordComplexityOptions(struct soap *soap, struct _tds__GetPassw
     resp->UppercaseRange = range_of(soap, 0, USERS_PASSWORD_MAX / 2);
     resp->NumberRange = range_of(soap, 0, USERS_PASSWORD_MAX);
     resp->SpecialCharsRange = range_of(soap, 0, USERS_PASSWORD_MAX);
-    resp->BlockUsernameOccurrenceSupported = bool_of(soap, 1);
-    resp->PolicyConfigurationLockSupported = bool_of(soap, 1);
+    resp->BlockUsernameOccurrenceSupported = onvif_bool(soap, 1);
+    resp->PolicyConfigurationLockSupported = onvif_bool(soap, 1);
     return SOAP_OK;
 }
 
@@ -286,12 +266,12 @@ int __tds__GetPasswordComplexityConfiguration(struct soap *soap, struct _tds__Ge
     int rc = users_get_complexity(onvif_request_of(soap)->dev->users, &c);
     if (rc != USERS_OK)
         return users_fault(soap, rc, NULL);
-    resp->MinLen = int_of(soap, c.min_len);
-    resp->Uppercase = int_of(soap, c.uppercase);
-    resp->Number = int_of(soap, c.number);
-    resp->SpecialChars = int_of(soap, c.special_chars);
-    resp->BlockUsernameOccurrence = bool_of(soap, c.block_username_occurrence);
-    resp->PolicyConfigurationLocked = bool_of(soap, c.policy_configuration_locked);
+    resp->MinLen = onvif_int(soap, c.min_len);
+    resp->Uppercase = onvif_int(soap, c.uppercase);
+    resp->Number = onvif_int(soap, c.number);
+    resp->SpecialChars = onvif_int(soap, c.special_chars);
+    resp->BlockUsernameOccurrence = onvif_bool(soap, c.block_username_occurrence);
+    resp->PolicyConfigurationLocked = onvif_bool(soap, c.policy_configuration_locked);
     return SOAP_OK;
 }
 
@@ -504,18 +484,18 @@ int __tds__GetIPAddressFilter(struct soap *soap, struct _tds__GetIPAddressFilter
                               struct _tds__GetIPAddressFilterResponse *resp)
 {
     (void)req;
-    struct ipfilter_rules *rules = zalloc(soap, sizeof *rules);
+    struct ipfilter_rules *rules = onvif_zalloc(soap, sizeof *rules);
     if (!rules)
         return SOAP_EOM;
     int rc = ipfilter_get(onvif_request_of(soap)->dev->ipfilter, rules);
     if (rc != IPFILTER_OK)
         return ipfilter_fault(soap, rc, NULL, 0);
-    struct tt__IPAddressFilter *f = zalloc(soap, sizeof *f);
+    struct tt__IPAddressFilter *f = onvif_zalloc(soap, sizeof *f);
     if (!f)
         return SOAP_EOM;
     f->Type = rules->type == IPFILTER_ALLOW ? tt__IPAddressFilterType__Allow : tt__IPAddressFilterType__Deny;
-    f->IPv4Address = zalloc(soap, sizeof *f->IPv4Address * (rules->n_v4 + 1));
-    f->IPv6Address = zalloc(soap, sizeof *f->IPv6Address * (rules->n_v6 + 1));
+    f->IPv4Address = onvif_zalloc(soap, sizeof *f->IPv4Address * (rules->n_v4 + 1));
+    f->IPv6Address = onvif_zalloc(soap, sizeof *f->IPv6Address * (rules->n_v6 + 1));
     if (!f->IPv4Address || !f->IPv6Address)
         return SOAP_EOM;
     for (size_t i = 0; i < rules->n_v4; i++) {
@@ -537,7 +517,7 @@ enum filter_change { FILTER_SET, FILTER_ADD, FILTER_REMOVE };
 static int change_filter(struct soap *soap, const struct tt__IPAddressFilter *in, enum filter_change how)
 {
     struct onvif_request *r = onvif_request_of(soap);
-    struct ipfilter_rules *rules = zalloc(soap, sizeof *rules);
+    struct ipfilter_rules *rules = onvif_zalloc(soap, sizeof *rules);
     if (!rules)
         return SOAP_EOM;
     int rc = rules_of(soap, in, rules);

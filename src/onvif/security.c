@@ -5,6 +5,7 @@
 #include "opennvt/onvif.h"
 #include "opennvt/tlspolicy.h"
 #include "opennvt/x509util.h"
+#include "soap_values.h"
 #include "soapH.h"
 
 #include <openssl/crypto.h>
@@ -25,21 +26,7 @@ static const char *const signature_oids[] = {
 };
 
 
-static void *zalloc(struct soap *soap, size_t n)
-{
-    void *p = soap_malloc(soap, n ? n : 1);
-    if (p)
-        memset(p, 0, n ? n : 1);
-    return p;
-}
 
-static enum xsd__boolean *bool_of(struct soap *soap, int v)
-{
-    enum xsd__boolean *p = soap_malloc(soap, sizeof *p);
-    if (p)
-        *p = v ? xsd__boolean__true_ : xsd__boolean__false_;
-    return p;
-}
 
 static struct keystore *ks_of(struct soap *soap)
 {
@@ -105,13 +92,13 @@ static char *duration_of(struct soap *soap, int seconds)
 
 static struct tas__Capabilities *security_capabilities(struct soap *soap)
 {
-    struct tas__Capabilities *c = zalloc(soap, sizeof *c);
-    struct tas__KeystoreCapabilities *k = zalloc(soap, sizeof *k);
+    struct tas__Capabilities *c = onvif_zalloc(soap, sizeof *c);
+    struct tas__KeystoreCapabilities *k = onvif_zalloc(soap, sizeof *k);
     if (!c || !k)
         return NULL;
     c->KeystoreCapabilities = k;
     size_t n = sizeof signature_oids / sizeof signature_oids[0];
-    k->SignatureAlgorithms = zalloc(soap, sizeof *k->SignatureAlgorithms * n);
+    k->SignatureAlgorithms = onvif_zalloc(soap, sizeof *k->SignatureAlgorithms * n);
     for (size_t i = 0; k->SignatureAlgorithms && i < n; i++)
         k->SignatureAlgorithms[i].algorithm = (char *)signature_oids[i];
     k->__sizeSignatureAlgorithms = k->SignatureAlgorithms ? (int)n : 0;
@@ -123,32 +110,32 @@ static struct tas__Capabilities *security_capabilities(struct soap *soap)
     COUNT(MaximumNumberOfPassphrases, KEYSTORE_MAX_PASSPHRASES);
     COUNT(MaximumNumberOfCRLs, KEYSTORE_MAX_CRLS);
     COUNT(MaximumNumberOfCertificationPathValidationPolicies, KEYSTORE_MAX_CPV_POLICIES);
-    k->EnforceTLSWebClientAuthExtKeyUsage = bool_of(soap, 1);
-    k->RSAKeyPairGeneration = bool_of(soap, 1);
-    k->ECCKeyPairGeneration = bool_of(soap, 1);
+    k->EnforceTLSWebClientAuthExtKeyUsage = onvif_bool(soap, 1);
+    k->RSAKeyPairGeneration = onvif_bool(soap, 1);
+    k->ECCKeyPairGeneration = onvif_bool(soap, 1);
     k->KeyPairGeneration = "RSA ECC";
     k->RSAKeyLengths = "2048 3072 4096";
     k->EllipticCurves = "secp256r1 secp384r1";
-    k->PKCS10ExternalCertificationWithRSA = bool_of(soap, 1);
-    k->PKCS10 = bool_of(soap, 1);
-    k->SelfSignedCertificateCreationWithRSA = bool_of(soap, 1);
-    k->SelfSignedCertificateCreation = bool_of(soap, 1);
+    k->PKCS10ExternalCertificationWithRSA = onvif_bool(soap, 1);
+    k->PKCS10 = onvif_bool(soap, 1);
+    k->SelfSignedCertificateCreationWithRSA = onvif_bool(soap, 1);
+    k->SelfSignedCertificateCreation = onvif_bool(soap, 1);
     k->X509Versions = "3";
-    k->PKCS8RSAKeyPairUpload = bool_of(soap, 1);
-    k->PKCS8 = bool_of(soap, 1);
-    k->PKCS12CertificateWithRSAPrivateKeyUpload = bool_of(soap, 1);
-    k->PKCS12 = bool_of(soap, 1);
-    k->SetCertPath = bool_of(soap, 0);
-    k->NoPrivateKeySharing = bool_of(soap, 0);
-    struct tas__TLSServerCapabilities *t = zalloc(soap, sizeof *t);
+    k->PKCS8RSAKeyPairUpload = onvif_bool(soap, 1);
+    k->PKCS8 = onvif_bool(soap, 1);
+    k->PKCS12CertificateWithRSAPrivateKeyUpload = onvif_bool(soap, 1);
+    k->PKCS12 = onvif_bool(soap, 1);
+    k->SetCertPath = onvif_bool(soap, 0);
+    k->NoPrivateKeySharing = onvif_bool(soap, 0);
+    struct tas__TLSServerCapabilities *t = onvif_zalloc(soap, sizeof *t);
     if (!t)
         return NULL;
     c->TLSServerCapabilities = t;
     t->TLSServerSupported = "1.2 1.3";
-    t->EnabledVersionsSupported = bool_of(soap, 1);
+    t->EnabledVersionsSupported = onvif_bool(soap, 1);
     t->MaximumNumberOfTLSCertificationPaths = (snprintf(num, sizeof num, "%d", TLSPOLICY_MAX_SERVER_PATHS), soap_strdup(soap, num));
-    t->TLSClientAuthSupported = bool_of(soap, 1);
-    t->CnMapsToUserSupported = bool_of(soap, 1);
+    t->TLSClientAuthSupported = onvif_bool(soap, 1);
+    t->CnMapsToUserSupported = onvif_bool(soap, 1);
     t->MaximumNumberOfTLSCertificationPathValidationPolicies =
         (snprintf(num, sizeof num, "%d", TLSPOLICY_MAX_CPV_POLICIES), soap_strdup(soap, num));
 #undef COUNT
@@ -303,15 +290,15 @@ int __tas__GetAllKeys(struct soap *soap, struct _tas__GetAllKeys *req, struct _t
     int rc = keystore_list_keys(ks_of(soap), &keys, &n);
     if (rc != KEYSTORE_OK)
         return keystore_fault(soap, rc, OBJ_KEY);
-    resp->KeyAttribute = zalloc(soap, sizeof *resp->KeyAttribute * n);
+    resp->KeyAttribute = onvif_zalloc(soap, sizeof *resp->KeyAttribute * n);
     for (size_t i = 0; resp->KeyAttribute && i < n; i++) {
         struct tas__KeyAttribute *a = &resp->KeyAttribute[i];
         a->KeyID = soap_strdup(soap, keys[i].id);
         a->Alias = keys[i].alias[0] ? soap_strdup(soap, keys[i].alias) : NULL;
-        a->hasPrivateKey = bool_of(soap, keys[i].has_private_key);
+        a->hasPrivateKey = onvif_bool(soap, keys[i].has_private_key);
         a->KeyStatus = (char *)keystore_key_status_name(keys[i].status);
-        a->externallyGenerated = bool_of(soap, keys[i].externally_generated);
-        a->securelyStored = bool_of(soap, 0);
+        a->externallyGenerated = onvif_bool(soap, keys[i].externally_generated);
+        a->securelyStored = onvif_bool(soap, 0);
     }
     resp->__sizeKeyAttribute = resp->KeyAttribute ? (int)n : 0;
     free(keys);
@@ -419,7 +406,7 @@ static int extensions_of(struct soap *soap, const struct tas__CSRAttribute *attr
                          struct x509util_extension **out, size_t *count)
 {
     *count = 0;
-    *out = zalloc(soap, sizeof **out * (size_t)(n > 0 ? n : 1));
+    *out = onvif_zalloc(soap, sizeof **out * (size_t)(n > 0 ? n : 1));
     if (!*out)
         return SOAP_EOM;
     for (int i = 0; i < n; i++) {
@@ -486,7 +473,7 @@ int __tas__CreateSelfSignedCertificate(struct soap *soap, struct _tas__CreateSel
     EVP_PKEY *key = NULL;
     const EVP_MD *md = NULL;
     X509 *cert = NULL;
-    struct x509util_extension *ext = zalloc(soap, sizeof *ext * (size_t)(req->__sizeExtension > 0 ? req->__sizeExtension : 1));
+    struct x509util_extension *ext = onvif_zalloc(soap, sizeof *ext * (size_t)(req->__sizeExtension > 0 ? req->__sizeExtension : 1));
     size_t n_ext = 0;
     if (!ext)
         return SOAP_EOM;
@@ -593,7 +580,7 @@ static int fill_certificate(struct soap *soap, const char *id, struct tas__X509C
     }
     struct keystore_key_info key;
     if (keystore_key_info(ks_of(soap), info.key_id, &key) == KEYSTORE_OK)
-        out->HasPrivateKey = bool_of(soap, key.has_private_key);
+        out->HasPrivateKey = onvif_bool(soap, key.has_private_key);
     free(der);
     return out->CertificateContent.__ptr ? SOAP_OK : SOAP_EOM;
 }
@@ -602,7 +589,7 @@ int __tas__GetCertificate(struct soap *soap, struct _tas__GetCertificate *req, s
 {
     if (!req->CertificateID)
         return keystore_fault(soap, KEYSTORE_E_NOT_FOUND, OBJ_CERT);
-    resp->Certificate = zalloc(soap, sizeof *resp->Certificate);
+    resp->Certificate = onvif_zalloc(soap, sizeof *resp->Certificate);
     return resp->Certificate ? fill_certificate(soap, req->CertificateID, resp->Certificate) : SOAP_EOM;
 }
 
@@ -615,7 +602,7 @@ int __tas__GetAllCertificates(struct soap *soap, struct _tas__GetAllCertificates
     int rc = keystore_list_certs(ks_of(soap), &certs, &n);
     if (rc != KEYSTORE_OK)
         return keystore_fault(soap, rc, OBJ_CERT);
-    resp->Certificate = zalloc(soap, sizeof *resp->Certificate * n);
+    resp->Certificate = onvif_zalloc(soap, sizeof *resp->Certificate * n);
     rc = resp->Certificate ? SOAP_OK : SOAP_EOM;
     for (size_t i = 0; rc == SOAP_OK && i < n; i++)
         rc = fill_certificate(soap, certs[i].id, &resp->Certificate[i]);
@@ -660,10 +647,10 @@ int __tas__GetCertificationPath(struct soap *soap, struct _tas__GetCertification
                                       : KEYSTORE_E_NOT_FOUND;
     if (rc != KEYSTORE_OK)
         return keystore_fault(soap, rc, OBJ_PATH);
-    struct tas__CertificationPath *p = zalloc(soap, sizeof *p);
+    struct tas__CertificationPath *p = onvif_zalloc(soap, sizeof *p);
     if (!p)
         return SOAP_EOM;
-    p->CertificateID = zalloc(soap, sizeof *p->CertificateID * info.n_certs);
+    p->CertificateID = onvif_zalloc(soap, sizeof *p->CertificateID * info.n_certs);
     for (size_t i = 0; p->CertificateID && i < info.n_certs; i++)
         p->CertificateID[i] = soap_strdup(soap, info.cert_ids[i]);
     p->__sizeCertificateID = p->CertificateID ? (int)info.n_certs : 0;
@@ -681,7 +668,7 @@ int __tas__GetAllCertificationPaths(struct soap *soap, struct _tas__GetAllCertif
     int rc = keystore_list_paths(ks_of(soap), &paths, &n);
     if (rc != KEYSTORE_OK)
         return keystore_fault(soap, rc, OBJ_PATH);
-    resp->CertificationPathID = zalloc(soap, sizeof *resp->CertificationPathID * n);
+    resp->CertificationPathID = onvif_zalloc(soap, sizeof *resp->CertificationPathID * n);
     for (size_t i = 0; resp->CertificationPathID && i < n; i++)
         resp->CertificationPathID[i] = soap_strdup(soap, paths[i].id);
     resp->__sizeCertificationPathID = resp->CertificationPathID ? (int)n : 0;
@@ -724,7 +711,7 @@ int __tas__GetAllPassphrases(struct soap *soap, struct _tas__GetAllPassphrases *
     int rc = keystore_list_passphrases(ks_of(soap), &list, &n);
     if (rc != KEYSTORE_OK)
         return keystore_fault(soap, rc, OBJ_PASSPHRASE);
-    resp->PassphraseAttribute = zalloc(soap, sizeof *resp->PassphraseAttribute * n);
+    resp->PassphraseAttribute = onvif_zalloc(soap, sizeof *resp->PassphraseAttribute * n);
     for (size_t i = 0; resp->PassphraseAttribute && i < n; i++) {
         resp->PassphraseAttribute[i].PassphraseID = soap_strdup(soap, list[i].id);
         resp->PassphraseAttribute[i].Alias = list[i].alias[0] ? soap_strdup(soap, list[i].alias) : NULL;
@@ -784,7 +771,7 @@ int __tas__GetCRL(struct soap *soap, struct _tas__GetCRL *req, struct _tas__GetC
     rc = -1;
     for (size_t i = 0; req->CrlID && i < n; i++)
         if (!strcmp(list[i].id, req->CrlID)) {
-            resp->Crl = zalloc(soap, sizeof *resp->Crl);
+            resp->Crl = onvif_zalloc(soap, sizeof *resp->Crl);
             rc = resp->Crl ? fill_crl(soap, &list[i], resp->Crl) : SOAP_EOM;
             break;
         }
@@ -800,7 +787,7 @@ int __tas__GetAllCRLs(struct soap *soap, struct _tas__GetAllCRLs *req, struct _t
     int rc = keystore_list_crls(ks_of(soap), &list, &n);
     if (rc != KEYSTORE_OK)
         return keystore_fault(soap, rc, OBJ_CRL);
-    resp->Crl = zalloc(soap, sizeof *resp->Crl * n);
+    resp->Crl = onvif_zalloc(soap, sizeof *resp->Crl * n);
     rc = resp->Crl ? SOAP_OK : SOAP_EOM;
     for (size_t i = 0; rc == SOAP_OK && i < n; i++)
         rc = fill_crl(soap, &list[i], &resp->Crl[i]);

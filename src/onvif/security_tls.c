@@ -6,19 +6,13 @@
 #include "opennvt/log.h"
 #include "opennvt/onvif.h"
 #include "opennvt/tlspolicy.h"
+#include "soap_values.h"
 #include "soapH.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void *zalloc(struct soap *soap, size_t n)
-{
-    void *p = soap_malloc(soap, n ? n : 1);
-    if (p)
-        memset(p, 0, n ? n : 1);
-    return p;
-}
 
 static struct tlspolicy *tp_of(struct soap *soap)
 {
@@ -82,7 +76,7 @@ static void log_change(struct soap *soap, const char *what)
 
 static char **id_list(struct soap *soap, char (*ids)[KEYSTORE_ID_MAX], size_t n)
 {
-    char **out = n ? zalloc(soap, n * sizeof *out) : NULL;
+    char **out = n ? onvif_zalloc(soap, n * sizeof *out) : NULL;
     for (size_t i = 0; out && i < n; i++)
         out[i] = soap_strdup(soap, ids[i]);
     return out;
@@ -323,16 +317,16 @@ static struct tas__CertPathValidationPolicy *policy_out(struct soap *soap, const
 {
     out->CertPathValidationPolicyID = soap_strdup(soap, p->id);
     out->Alias = p->alias[0] ? soap_strdup(soap, p->alias) : NULL;
-    out->Parameters = zalloc(soap, sizeof *out->Parameters);
+    out->Parameters = onvif_zalloc(soap, sizeof *out->Parameters);
     if (out->Parameters) {
-        out->Parameters->RequireTLSWWWClientAuthExtendedKeyUsage = zalloc(soap, sizeof(enum xsd__boolean));
-        out->Parameters->UseDeltaCRLs = zalloc(soap, sizeof(enum xsd__boolean));
+        out->Parameters->RequireTLSWWWClientAuthExtendedKeyUsage = onvif_zalloc(soap, sizeof(enum xsd__boolean));
+        out->Parameters->UseDeltaCRLs = onvif_zalloc(soap, sizeof(enum xsd__boolean));
         if (out->Parameters->RequireTLSWWWClientAuthExtendedKeyUsage)
             *out->Parameters->RequireTLSWWWClientAuthExtendedKeyUsage = xbool(p->require_client_auth_eku);
         if (out->Parameters->UseDeltaCRLs)
             *out->Parameters->UseDeltaCRLs = xbool(p->use_delta_crls);
     }
-    out->TrustAnchor = zalloc(soap, p->n_anchors * sizeof *out->TrustAnchor);
+    out->TrustAnchor = onvif_zalloc(soap, p->n_anchors * sizeof *out->TrustAnchor);
     for (size_t i = 0; out->TrustAnchor && i < p->n_anchors; i++)
         out->TrustAnchor[i].CertificateID = soap_strdup(soap, p->anchor_ids[i]);
     out->__sizeTrustAnchor = out->TrustAnchor ? (int)p->n_anchors : 0;
@@ -379,7 +373,7 @@ int __tas__GetCertPathValidationPolicy(struct soap *soap, struct _tas__GetCertPa
         keystore_cpv_policy_info(ks_of(soap), req->CertPathValidationPolicyID, &p) != KEYSTORE_OK)
         return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:CertPathValidationPolicyID",
                                   "No validation policy with this ID");
-    resp->CertPathValidationPolicy = zalloc(soap, sizeof *resp->CertPathValidationPolicy);
+    resp->CertPathValidationPolicy = onvif_zalloc(soap, sizeof *resp->CertPathValidationPolicy);
     if (!resp->CertPathValidationPolicy)
         return SOAP_EOM;
     policy_out(soap, &p, resp->CertPathValidationPolicy);
@@ -395,7 +389,7 @@ int __tas__GetAllCertPathValidationPolicies(struct soap *soap, struct _tas__GetA
     int rc = keystore_list_cpv_policies(ks_of(soap), &list, &n);
     if (rc != KEYSTORE_OK)
         return cpv_fault(soap, rc);
-    resp->CertPathValidationPolicy = n ? zalloc(soap, n * sizeof *resp->CertPathValidationPolicy) : NULL;
+    resp->CertPathValidationPolicy = n ? onvif_zalloc(soap, n * sizeof *resp->CertPathValidationPolicy) : NULL;
     for (size_t i = 0; resp->CertPathValidationPolicy && i < n; i++)
         policy_out(soap, &list[i], &resp->CertPathValidationPolicy[i]);
     resp->__sizeCertPathValidationPolicy = resp->CertPathValidationPolicy ? (int)n : 0;

@@ -1,6 +1,7 @@
 /* The service registry (what GetServices/GetCapabilities advertise) and XAddr
  * construction from the address the client actually connected to. */
 #include "opennvt/onvif.h"
+#include "soap_values.h"
 #include "soapH.h"
 
 #include <stdio.h>
@@ -41,4 +42,28 @@ char *onvif_xaddr(struct soap *soap, const char *path)
     else
         snprintf(url, sizeof url, "http://127.0.0.1%s", path);
     return soap_strdup(soap, url);
+}
+
+void *onvif_zalloc(struct soap *soap, size_t n)
+{
+    void *p = soap_malloc(soap, n ? n : 1);
+    if (p)
+        memset(p, 0, n ? n : 1);
+    return p;
+}
+
+enum xsd__boolean *onvif_bool(struct soap *soap, int v)
+{
+    enum xsd__boolean *p = soap_malloc(soap, sizeof *p);
+    if (p)
+        *p = v ? xsd__boolean__true_ : xsd__boolean__false_;
+    return p;
+}
+
+int *onvif_int(struct soap *soap, int v)
+{
+    int *p = soap_malloc(soap, sizeof *p);
+    if (p)
+        *p = v;
+    return p;
 }
