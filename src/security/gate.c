@@ -99,7 +99,7 @@ void gate_decide(struct authn *authn, struct users *users, const struct gate_pol
             d->first_admin_setup = 1;
             return;
         }
-        d->verdict = d->principal.user[0] ? GATE_NOT_AUTHORIZED : GATE_CHALLENGE;
+        d->verdict = !d->principal.user[0] ? GATE_CHALLENGE : d->by_certificate ? GATE_FORBIDDEN : GATE_NOT_AUTHORIZED;
         d->reason = "the device has no Administrator yet";
         return;
     }
