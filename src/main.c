@@ -216,12 +216,14 @@ static void on_netcfg_change(void *arg)
 static void on_ports_changed(void *arg)
 {
     struct services *s = arg;
-    if (!s->soap)
+    struct soapserver *soap = __atomic_load_n(&s->soap, __ATOMIC_ACQUIRE);
+    if (!soap)
         return;
     if (s->ports_file)
         write_ports_file(s->ports_file, s);
-    int http = soapserver_port(s->soap);
-    discovery_set_service_port(s->discovery, http ? http : soapserver_https_port(s->soap), http == 0);
+    int http = soapserver_port(soap);
+    discovery_set_service_port(__atomic_load_n(&s->discovery, __ATOMIC_ACQUIRE), http ? http : soapserver_https_port(soap),
+                               http == 0);
 }
 
 /* "22 53 ..." -> ports; -1 when malformed. */
@@ -441,12 +443,13 @@ static void stop_services(struct services *s)
 {
     if (s->netcfg)
         netcfg_set_change_hook(s->netcfg, NULL, NULL);
-    discovery_stop(s->discovery);
-    s->discovery = NULL;
-    struct soapserver *soap = s->soap;
-    s->soap = NULL;   /* the ports hook must not use it while it stops */
+    /* The listener first: its ports hook uses the discovery responder. */
+    soapserver_stop(s->soap);
+    __atomic_store_n(&s->soap, NULL, __ATOMIC_RELEASE);
     s->dev.soapserver = NULL;
-    soapserver_stop(soap);
+    struct discovery *d = s->discovery;
+    __atomic_store_n(&s->discovery, NULL, __ATOMIC_RELEASE);
+    discovery_stop(d);
     close_security(s);
     netcfg_close(s->netcfg);
     s->netcfg = NULL;

@@ -118,8 +118,9 @@ int tlspolicy_set_protocols(struct tlspolicy *tp, const struct tlspolicy_protoco
 
 /* Security "TLS Server Operations". Add of an assigned path: no effect, OK. */
 int tlspolicy_add_server_path(struct tlspolicy *tp, const char *path_id);
-/* TLSPOLICY_E_IN_USE when it is the last one and HTTPS is enabled or client
- * authentication is required. */
+/* TLSPOLICY_E_IN_USE while HTTPS is enabled (Security: ReferenceExists while
+ * the TLS server is enabled; use replace), or when it is the last one and
+ * client authentication is required. */
 int tlspolicy_remove_server_path(struct tlspolicy *tp, const char *path_id);
 int tlspolicy_replace_server_path(struct tlspolicy *tp, const char *old_id, const char *new_id);
 
@@ -139,8 +140,9 @@ int tlspolicy_replace_cpv_policy(struct tlspolicy *tp, const char *old_id, const
 int tlspolicy_pending(struct tlspolicy *tp, unsigned long *generation, int64_t *remaining_ms);
 /* An administrator was authenticated on a connection that started under
  * generation seen: confirms the pending change when seen is at least its
- * generation. Returns 1 when it confirmed. */
-int tlspolicy_confirm(struct tlspolicy *tp, unsigned long seen);
+ * generation, and, when the change is about what TLS clients meet while HTTPS
+ * is on, the connection is TLS (over_tls). Returns 1 when it confirmed. */
+int tlspolicy_confirm(struct tlspolicy *tp, unsigned long seen, int over_tls);
 /* When the window of the pending change has passed, restores the confirmed
  * state (persisted, logged) and returns 1; otherwise 0. */
 int tlspolicy_expire(struct tlspolicy *tp);

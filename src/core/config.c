@@ -119,7 +119,7 @@ void config_defaults(struct opennvt_config *cfg)
     cfg->soap_idle_timeout_ms = 60000;
     cfg->soap_max_keep_alive = 1000;
     cfg->soap_tls_handshake_timeout_ms = 5000;
-    cfg->soap_max_tls_handshakes_per_ip = 16;
+    cfg->soap_max_tls_handshakes_per_ip = 64;
     cfg->confirm_window_s = 120;
     cfg->cert_expiry_warning_days = 30;
     cfg->first_admin_over_network = 1;

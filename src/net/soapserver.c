@@ -12,6 +12,7 @@
 #include "opennvt/gate.h"
 #include "opennvt/httpframe.h"
 #include "opennvt/ipfilter.h"
+#include "opennvt/keystore.h"
 #include "opennvt/log.h"
 #include "opennvt/tlspolicy.h"
 #include "opennvt/users.h"
@@ -63,7 +64,10 @@ struct conn {
     int tls_dead;                 /* fatal TLS error: no close_notify */
     int tls_shut;                 /* close_notify already sent */
     int client_verified;          /* TLS client certificate valid under the policy */
-    char client_cn[USERS_NAME_MAX + 1];   /* its CN, when CnMapsToUser applies */
+    char client_cn[257];          /* its CN (a user name when CnMapsToUser applies) */
+    unsigned long verified_policy;    /* policy and keystore generations it was verified under */
+    unsigned long verified_keystore;
+    int cn_maps;                  /* CnMapsToUser when accepted */
     unsigned long generation;     /* network policy in force when accepted */
     int policy_changed;           /* its request changed the network policy */
     uint32_t events;              /* what the loop waits for in epoll */
@@ -91,6 +95,7 @@ struct soapserver {
     unsigned long applied_generation;
     int64_t generation_seen_ms;   /* when a not yet applied change was first seen */
     int n_serving;                /* requests handed to workers, not yet returned */
+    int reconfigure_due;          /* a returned request changed the policy */
     int epfd;
     int wake_fd;                  /* eventfd: returns from workers, shutdown */
     volatile int stopping;
@@ -109,7 +114,7 @@ struct soapserver {
 };
 
 static int apply_tls_settings(struct soapserver *srv, SSL *ssl);
-static int conn_still_allowed(struct soapserver *srv, const struct conn *c);
+static int conn_still_allowed(struct soapserver *srv, struct conn *c);
 static void reconfigure(struct soapserver *srv);
 
 static int64_t now_ms(void)
@@ -400,6 +405,8 @@ static int verify_resumed_client(struct soapserver *srv, struct conn *c)
     if (leaf && tlspolicy_verify_client(srv->dev->tlspolicy, leaf, SSL_get_peer_cert_chain(c->ssl), c->client_cn,
                                         sizeof c->client_cn, &why) == TLSPOLICY_OK) {
         c->client_verified = 1;
+        c->verified_policy = srv->applied_generation;
+        c->verified_keystore = keystore_generation(srv->dev->keystore);
         return 0;
     }
     log_info("soap", "%s: client certificate refused on resumption: %s", c->peer_text, why);
@@ -414,7 +421,8 @@ static void handshake_conn(struct soapserver *srv, struct conn *c)
     if (r == 1) {
         log_debug("soap", "%s: TLS handshake done: %s %s%s", c->peer_text, SSL_get_version(c->ssl),
                   SSL_get_cipher_name(c->ssl), SSL_session_reused(c->ssl) ? " (resumed)" : "");
-        if (srv->applied.client_auth_required && !c->client_verified && verify_resumed_client(srv, c) != 0) {
+        if ((srv->applied.client_auth_required && !c->client_verified && verify_resumed_client(srv, c) != 0) ||
+            !conn_still_allowed(srv, c)) {
             c->tls_dead = 1;
             conn_unlink_and_free(srv, c);
             return;
@@ -480,6 +488,7 @@ static void accept_all(struct soapserver *srv, int lfd, int tls)
             SSL_set_app_data(c->ssl, c);
         }
         c->generation = srv->applied_generation;
+        c->cn_maps = srv->applied.cn_maps_to_user;
         socklen_t llen = sizeof c->local;
         getsockname(fd, (struct sockaddr *)&c->local, &llen);
         int pport;
@@ -545,6 +554,11 @@ static void examine_buffer(struct soapserver *srv, struct conn *c)
     int r = httpframe_parse(c->buf, c->len, (size_t)srv->cfg->soap_max_header_bytes,
                             (size_t)srv->cfg->soap_max_request_bytes, &c->frame);
     if (r == HTTPFRAME_COMPLETE) {
+        if (!conn_still_allowed(srv, c)) {
+            log_info("soap", "%s: connection no longer allowed by the network settings, closing", c->peer_text);
+            conn_unlink_and_free(srv, c);
+            return;
+        }
         queue_work(srv, c);
     } else if (r == HTTPFRAME_NEED_BODY) {
         if (c->frame.expect_continue && !c->continue_sent) {
@@ -660,7 +674,7 @@ static void take_returns(struct soapserver *srv)
     /* The request that changed the network policy has had its response:
      * now the listeners follow the policy. */
     if (changed)
-        reconfigure(srv);
+        srv->reconfigure_due = 1;
 }
 
 static void expire_conns(struct soapserver *srv)
@@ -729,6 +743,11 @@ static void *loop_main(void *arg)
                 else if (c->state == CONN_LINGERING)
                     drain(srv, c);
             }
+        }
+        /* Policy changes free connections: only between event batches. */
+        if (srv->reconfigure_due) {
+            srv->reconfigure_due = 0;
+            reconfigure(srv);
         }
         int64_t now = now_ms();
         if (now - last_sweep >= 100) {
@@ -907,7 +926,7 @@ static int admit(struct soapserver *srv, struct soap *soap, struct conn *c, stru
         .operation = operation, .authorization = authz, .authorization_count = c->frame.authorization_count,
         .method = c->frame.method, .uri = c->frame.path,
         .token = username_token_of(soap, &token) ? &token : NULL, .peer = c->peer_text, .tls = req->tls,
-        .certificate_user = c->client_verified && srv->applied.cn_maps_to_user ? c->client_cn : NULL,
+        .certificate_user = c->client_verified && c->cn_maps ? c->client_cn : NULL,
     };
     struct gate_policy policy = {
         .anonymous_classes = srv->cfg->anonymous_media ? ACCESS_BIT(ACCESS_READ_MEDIA) : 0,
@@ -926,7 +945,7 @@ static int admit(struct soapserver *srv, struct soap *soap, struct conn *c, stru
         /* An administrator who got in over a changed network policy
          * confirms it (see tlspolicy.h: safe apply). */
         if (d.principal.level == USER_LEVEL_ADMINISTRATOR && d.principal.user[0] && srv->dev->tlspolicy &&
-            tlspolicy_confirm(srv->dev->tlspolicy, c->generation))
+            tlspolicy_confirm(srv->dev->tlspolicy, c->generation, c->ssl != NULL))
             log_notice("security", "%s: network settings change confirmed by '%s'", c->peer_text, d.principal.user);
         return SOAP_OK;
     case GATE_FORBIDDEN:
@@ -1132,7 +1151,7 @@ static struct soap *make_master(const struct opennvt_config *cfg)
 static int tls_cert_cb(SSL *ssl, void *arg)
 {
     struct soapserver *srv = arg;
-    struct tlspolicy_identity ids[TLSPOLICY_MAX_SERVER_PATHS];
+    struct tlspolicy_identity ids[TLSPOLICY_MAX_SERVER_PATHS] = { 0 };
     size_t n = 0;
     if (srv->dev->tlspolicy && tlspolicy_server_identities(srv->dev->tlspolicy, ids, &n) != TLSPOLICY_OK)
         n = 0;
@@ -1172,6 +1191,8 @@ static int verify_client_cb(X509_STORE_CTX *xs, void *arg)
         tlspolicy_verify_client(srv->dev->tlspolicy, X509_STORE_CTX_get0_cert(xs), X509_STORE_CTX_get0_untrusted(xs),
                                 c->client_cn, sizeof c->client_cn, &why) == TLSPOLICY_OK) {
         c->client_verified = 1;
+        c->verified_policy = srv->applied_generation;
+        c->verified_keystore = keystore_generation(srv->dev->keystore);
         return 1;
     }
     log_info("soap", "%s: client certificate refused: %s", c ? c->peer_text : "?", why);
@@ -1215,28 +1236,57 @@ static int apply_tls_settings(struct soapserver *srv, SSL *ssl)
         return -1;
     char sid[48];
     int n = snprintf(sid, sizeof sid, "opennvt-soap-%lu", srv->applied_generation);
+    if (srv->applied.client_auth_required) {
+        /* No resumption while client certificates are required: a resumed
+         * session carries the leaf but not the chain the client sent, so it
+         * could not be validated again. A context of its own per connection
+         * makes every lookup a miss; no tickets are issued. */
+        static unsigned long unique;
+        n = snprintf(sid, sizeof sid, "opennvt-mtls-%lu-%lu", srv->applied_generation, ++unique);
+        SSL_set_options(ssl, SSL_OP_NO_TICKET);
+        SSL_set_num_tickets(ssl, 0);
+        SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
     if (SSL_set_session_id_context(ssl, (const unsigned char *)sid, (unsigned)n) != 1)
         return -1;
-    if (srv->applied.client_auth_required)
-        SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     return 0;
 }
 
-/* Whether a kept-alive connection may go on under the applied policy: its
- * protocol is still served, and for TLS its version is still enabled and a
- * client certificate was verified if one is now required. A new server
- * certificate alone never ends a connection. */
-static int conn_still_allowed(struct soapserver *srv, const struct conn *c)
+/* Whether a connection may hand a request to the workers under the applied
+ * policy: its protocol is still served, and for TLS its version is still
+ * enabled, CnMapsToUser is what it was at accept, and when client
+ * certificates are required its certificate was verified under the current
+ * policy and keystore (a CRL uploaded or a policy replaced since is checked
+ * again here). A new server certificate alone never ends a connection.
+ * Requests complete before a change are served under the old policy. */
+static int conn_still_allowed(struct soapserver *srv, struct conn *c)
 {
     if (!c->ssl)
         return srv->n_listen > 0;
-    if (srv->n_tls_listen == 0)
-        return 0;
-    if (srv->applied.client_auth_required && !c->client_verified)
+    if (srv->n_tls_listen == 0 || c->cn_maps != srv->applied.cn_maps_to_user)
         return 0;
     unsigned v = srv->applied.tls_versions ? srv->applied.tls_versions : TLSPOLICY_TLS_ALL;
     int version = SSL_version(c->ssl);
-    return (version == TLS1_2_VERSION && (v & TLSPOLICY_TLS12)) || (version == TLS1_3_VERSION && (v & TLSPOLICY_TLS13));
+    if (!((version == TLS1_2_VERSION && (v & TLSPOLICY_TLS12)) || (version == TLS1_3_VERSION && (v & TLSPOLICY_TLS13))))
+        return 0;
+    if (!srv->applied.client_auth_required)
+        return 1;
+    if (!c->client_verified)
+        return 0;
+    unsigned long ks_gen = keystore_generation(srv->dev->keystore);
+    if (c->verified_policy == srv->applied_generation && c->verified_keystore == ks_gen)
+        return 1;
+    const char *why = "no client certificate";
+    X509 *leaf = SSL_get0_peer_certificate(c->ssl);
+    if (leaf && tlspolicy_verify_client(srv->dev->tlspolicy, leaf, SSL_get_peer_cert_chain(c->ssl), c->client_cn,
+                                        sizeof c->client_cn, &why) == TLSPOLICY_OK) {
+        c->verified_policy = srv->applied_generation;
+        c->verified_keystore = ks_gen;
+        return 1;
+    }
+    log_info("soap", "%s: client certificate no longer accepted: %s", c->peer_text, why);
+    c->client_verified = 0;
+    return 0;
 }
 
 static void close_listeners(struct soapserver *srv, int tls)
@@ -1249,10 +1299,7 @@ static void close_listeners(struct soapserver *srv, int tls)
         close(fds[i]);
     }
     *n = 0;
-    if (tls)
-        srv->https_port = 0;
-    else
-        srv->port = 0;
+    __atomic_store_n(tls ? &srv->https_port : &srv->port, 0, __ATOMIC_RELAXED);
 }
 
 /* Makes the HTTP (tls 0) or HTTPS listeners serve port (0: keep the current
@@ -1293,7 +1340,7 @@ static int set_listeners(struct soapserver *srv, int tls, int enabled, int port)
         }
     }
     *n = n_fresh;
-    *bound_now = bound;
+    __atomic_store_n(bound_now, bound, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -1359,7 +1406,7 @@ static void reconfigure(struct soapserver *srv)
     }
     for (struct conn *c = srv->conns, *next; c; c = next) {
         next = c->next;
-        if (c->state == CONN_READING && !c->request_started_ms && !conn_still_allowed(srv, c))
+        if (c->state == CONN_READING && !conn_still_allowed(srv, c))
             conn_unlink_and_free(srv, c);
     }
     log_listeners(srv);
@@ -1463,14 +1510,15 @@ fail:
     return rc;
 }
 
+/* The bound ports are read by workers while the loop thread moves them. */
 int soapserver_port(const struct soapserver *srv)
 {
-    return srv->port;
+    return __atomic_load_n(&srv->port, __ATOMIC_RELAXED);
 }
 
 int soapserver_https_port(const struct soapserver *srv)
 {
-    return srv ? srv->https_port : 0;
+    return srv ? __atomic_load_n(&srv->https_port, __ATOMIC_RELAXED) : 0;
 }
 
 void soapserver_stop(struct soapserver *srv)
@@ -1511,7 +1559,7 @@ int soapserver_port_available(struct soapserver *srv, int port)
 {
     if (!srv || port < 1 || port > 65535)
         return 0;
-    if (port == srv->port || port == srv->https_port)
+    if (port == soapserver_port(srv) || port == soapserver_https_port(srv))
         return 1;
     int fds[MAX_LISTENERS], n = 0, bound = 0;
     int rc = open_listeners(srv, port, fds, &n, &bound);

@@ -88,6 +88,12 @@ int __tds__SetNetworkProtocols(struct soap *soap, struct _tds__SetNetworkProtoco
         if (np->__sizePort == 1)
             *port = np->Port[0];
     }
+    /* The listener binds a new port before it closes the old one, so one
+     * protocol cannot take the other's port in the same change. */
+    if ((p.http_enabled && before.https_enabled && p.http_port == before.https_port && p.https_port != before.https_port) ||
+        (p.https_enabled && before.http_enabled && p.https_port == before.http_port && p.http_port != before.http_port))
+        return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:PortAlreadyInUse",
+                                  "A protocol cannot take the other's port in one change: move one at a time");
     /* A port another program holds is refused now, not found out later. */
     struct soapserver *srv = onvif_request_of(soap)->dev->soapserver;
     const int ports[2] = { p.http_enabled ? p.http_port : 0, p.https_enabled ? p.https_port : 0 };

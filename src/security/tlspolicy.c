@@ -960,8 +960,8 @@ int tlspolicy_remove_server_path(struct tlspolicy *tp, const char *path_id)
     int rc = TLSPOLICY_OK;
     if (i < 0)
         rc = TLSPOLICY_E_NOT_ASSIGNED;
-    else if (next.n_paths == 1 && (effective_protocols(tp, &next).https_enabled || next.client_auth))
-        rc = TLSPOLICY_E_IN_USE;
+    else if (effective_protocols(tp, &next).https_enabled || (next.n_paths == 1 && next.client_auth))
+        rc = TLSPOLICY_E_IN_USE;   /* Security: ReferenceExists while the TLS server is enabled */
     if (rc == TLSPOLICY_OK) {
         remove_path_at(&next, (size_t)i);
         rc = commit_change(tp, &next);
@@ -1140,13 +1140,37 @@ int tlspolicy_pending(struct tlspolicy *tp, unsigned long *generation, int64_t *
     return pending;
 }
 
-int tlspolicy_confirm(struct tlspolicy *tp, unsigned long seen)
+/* Whether the pending change is about what TLS clients meet (certificates,
+ * versions, client authentication, the HTTPS port) while HTTPS is on: then
+ * only a TLS connection shows the new settings work. */
+static int change_needs_tls(const struct tlspolicy *tp)
+{
+    const struct conf *a = &tp->cur, *b = &tp->confirmed;
+    struct tlspolicy_protocols pa = effective_protocols(tp, a), pb = effective_protocols(tp, b);
+    if (!pa.https_enabled)
+        return 0;
+    /* Port 0 (a free port from the command line) is whatever is bound now. */
+    int port_moved = pa.https_port && pb.https_port && pa.https_port != pb.https_port;
+    if (!pb.https_enabled || port_moved || a->tls_versions != b->tls_versions ||
+        a->client_auth != b->client_auth || a->cn_maps != b->cn_maps || a->n_paths != b->n_paths ||
+        a->n_policies != b->n_policies)
+        return 1;
+    for (size_t i = 0; i < a->n_paths; i++)
+        if (strcmp(a->paths[i], b->paths[i]))
+            return 1;
+    for (size_t i = 0; i < a->n_policies; i++)
+        if (strcmp(a->policies[i], b->policies[i]))
+            return 1;
+    return 0;
+}
+
+int tlspolicy_confirm(struct tlspolicy *tp, unsigned long seen, int over_tls)
 {
     if (!tp)
         return 0;
     pthread_mutex_lock(&tp->change_lock);
     int done = 0;
-    if (tp->pending && seen >= tp->pending_gen) {
+    if (tp->pending && seen >= tp->pending_gen && (over_tls || !change_needs_tls(tp))) {
         /* Stored without the confirmed state first; if that fails the change
          * stays pending (a restart would roll it back anyway). */
         if (store(tp, &tp->cur, NULL) == TLSPOLICY_OK) {
@@ -1185,6 +1209,13 @@ static int rollback_locked(struct tlspolicy *tp, const char *why)
 int tlspolicy_expire(struct tlspolicy *tp)
 {
     if (!tp)
+        return 0;
+    /* Called by the listener every sweep: look first without change_lock,
+     * which is held across stores and keystore waits. */
+    pthread_mutex_lock(&tp->lock);
+    int due = tp->pending && mono_ms(tp) >= tp->deadline_ms;
+    pthread_mutex_unlock(&tp->lock);
+    if (!due)
         return 0;
     pthread_mutex_lock(&tp->change_lock);
     int done = 0;

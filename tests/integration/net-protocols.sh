@@ -179,14 +179,19 @@ PATH_OLD=$(identity old expired.test -startdate 20200101000000Z -enddate 2020020
 check "two identities uploaded ($PATH_SOON, $PATH_OLD)" [ -n "$PATH_SOON" ] && [ -n "$PATH_OLD" ]
 code=$(sec "<tas:AddServerCertificateAssignment><tas:CertificationPathID>$PATH_SOON</tas:CertificationPathID></tas:AddServerCertificateAssignment>")
 expect "$code" 200 "assign the certificate that expires in 5 days"
-code=$(soap '<tds:GetDeviceInformation/>')   # confirms
+cat "$O/srvca/ca.pem" "$DEVCA" > "$O/both.pem"
+HTTPS_URL="https://127.0.0.1:$HTTPS_PORT/onvif/device_service"
+code=$(soap '<tds:GetDeviceInformation/>')
+check "  ... an administrator request over plain HTTP does not confirm a TLS change" not grep -q 'confirmed by' <(tail -n 3 "$WORK/daemon.log")
+code=$(URL=$HTTPS_URL CURL_CA_BUNDLE=$O/both.pem soap '<tds:GetDeviceInformation/>')   # confirms
+check "  ... one over HTTPS does ($code)" [ "$code" = 200 ]
 sclient_leaf() { timeout 15 openssl s_client -connect "127.0.0.1:$HTTPS_PORT" < /dev/null 2>/dev/null | openssl x509 -noout -subject -nameopt RFC2253 2>/dev/null | sed 's/^subject= *//'; }
 check "  ... it is served" [ "$(sclient_leaf)" = "CN=expiring-soon.test" ]
 for _ in $(seq 80); do grep -q "expires in" "$WORK/daemon.log" && break; sleep 0.1; done
 check "  ... a warning that it expires soon is logged" grep -q "$PATH_SOON.*expires in\|expires in.*$PATH_SOON" "$WORK/daemon.log"
 code=$(sec "<tas:ReplaceServerCertificateAssignment><tas:OldCertificationPathID>$PATH_SOON</tas:OldCertificationPathID><tas:NewCertificationPathID>$PATH_OLD</tas:NewCertificationPathID></tas:ReplaceServerCertificateAssignment>")
 expect "$code" 200 "replace it by an expired certificate → 200"
-code=$(soap '<tds:GetDeviceInformation/>')   # confirms
+code=$(URL=$HTTPS_URL CURL_CA_BUNDLE=$O/both.pem soap '<tds:GetDeviceInformation/>')   # confirms
 check "  ... HTTPS goes on with the device CA certificate, not the expired one" [ "$(sclient_leaf)" != "CN=expired.test" ]
 check "  ... which verifies against the device CA" \
     bash -c "timeout 15 openssl s_client -connect 127.0.0.1:$HTTPS_PORT -CAfile '$DEVCA' -verify_return_error < /dev/null > /dev/null 2>&1"

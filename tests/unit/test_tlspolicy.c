@@ -144,7 +144,7 @@ static int is_pending(struct fixture *fx)
 /* Confirms whatever is pending (as an administrator on the newest connection). */
 static void confirm_all(struct fixture *fx)
 {
-    assert_int_equal(tlspolicy_confirm(fx->tp, tlspolicy_generation(fx->tp)), 1);
+    assert_int_equal(tlspolicy_confirm(fx->tp, tlspolicy_generation(fx->tp), 1), 1);
 }
 
 static void set_protocols(struct fixture *fx, int http, int http_port, int https, int https_port)
@@ -612,15 +612,16 @@ static void test_server_path_remove(void **state)
     path_for(fx, rsa_key, rsa);
     assert_int_equal(tlspolicy_remove_server_path(fx->tp, ec1), TLSPOLICY_E_NOT_ASSIGNED);
     add_path(fx, ec1);
-    /* The last one while HTTPS is enabled. */
+    /* Security: ReferenceExists while the TLS server is enabled, last or not. */
     assert_int_equal(tlspolicy_remove_server_path(fx->tp, ec1), TLSPOLICY_E_IN_USE);
     add_path(fx, rsa);
+    assert_int_equal(tlspolicy_remove_server_path(fx->tp, ec1), TLSPOLICY_E_IN_USE);
+    assert_int_equal(get(fx).n_server_paths, 2);
+    /* HTTPS off: they may go, the last one unless client authentication needs it. */
+    set_protocols(fx, 1, 80, 0, 443);
     assert_int_equal(tlspolicy_remove_server_path(fx->tp, ec1), TLSPOLICY_OK);
-    assert_int_equal(tlspolicy_remove_server_path(fx->tp, rsa), TLSPOLICY_E_IN_USE);
     assert_int_equal(get(fx).n_server_paths, 1);
     assert_string_equal(get(fx).server_paths[0], rsa);
-    /* HTTPS off: the last one may go, unless client authentication needs it. */
-    set_protocols(fx, 1, 80, 0, 443);
     struct ca ca;
     make_ca(fx, "Client CA", 0, &ca);
     add_policy(fx, ca.policy_id);
@@ -795,6 +796,8 @@ static void test_reference_check(void **state)
     confirm_all(fx);
 
     /* Removed, but the confirmed state still holds them until confirmed. */
+    set_protocols(fx, 1, 80, 0, 443);
+    confirm_all(fx);
     assert_int_equal(tlspolicy_remove_server_path(fx->tp, pid), TLSPOLICY_OK);
     assert_int_equal(tlspolicy_remove_cpv_policy(fx->tp, ca.policy_id), TLSPOLICY_OK);
     assert_int_equal(keystore_delete_path(fx->ks, pid), KEYSTORE_E_REFERENCED);
@@ -865,7 +868,7 @@ static void test_pending_and_confirm(void **state)
 {
     struct fixture *fx = *state;
     unsigned long before = tlspolicy_generation(fx->tp);
-    assert_int_equal(tlspolicy_confirm(fx->tp, before), 0); /* nothing pending */
+    assert_int_equal(tlspolicy_confirm(fx->tp, before, 1), 0); /* nothing pending */
     assert_int_equal(tlspolicy_set_tls_versions(fx->tp, TLSPOLICY_TLS13), TLSPOLICY_OK);
     unsigned long gen = 0;
     int64_t left = 0;
@@ -881,9 +884,9 @@ static void test_pending_and_confirm(void **state)
     free(text);
 
     /* An administrator on a connection from before the change does not confirm it. */
-    assert_int_equal(tlspolicy_confirm(fx->tp, gen - 1), 0);
+    assert_int_equal(tlspolicy_confirm(fx->tp, gen - 1, 1), 0);
     assert_int_equal(is_pending(fx), 1);
-    assert_int_equal(tlspolicy_confirm(fx->tp, gen), 1);
+    assert_int_equal(tlspolicy_confirm(fx->tp, gen, 1), 1);
     assert_int_equal(is_pending(fx), 0);
     assert_int_equal(tlspolicy_generation(fx->tp), gen);
     assert_int_equal(get(fx).tls_versions, TLSPOLICY_TLS13);
@@ -893,6 +896,26 @@ static void test_pending_and_confirm(void **state)
     fake_ms += WINDOW_S * 1000;
     assert_int_equal(tlspolicy_expire(fx->tp), 0);
     assert_int_equal(get(fx).tls_versions, TLSPOLICY_TLS13);
+}
+
+/* A change about what TLS clients meet is only confirmed over TLS while
+ * HTTPS is on; a plain-HTTP change is confirmed either way. */
+static void test_confirm_over_tls(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(tlspolicy_set_tls_versions(fx->tp, TLSPOLICY_TLS13), TLSPOLICY_OK);
+    unsigned long gen = tlspolicy_generation(fx->tp);
+    assert_int_equal(tlspolicy_confirm(fx->tp, gen, 0), 0);
+    assert_int_equal(tlspolicy_pending(fx->tp, NULL, NULL), 1);
+    assert_int_equal(tlspolicy_confirm(fx->tp, gen, 1), 1);
+    set_protocols(fx, 1, 8081, 1, 443);
+    gen = tlspolicy_generation(fx->tp);
+    assert_int_equal(tlspolicy_confirm(fx->tp, gen, 0), 1);
+    /* HTTPS turned off: nothing TLS clients could show. */
+    set_protocols(fx, 1, 8081, 0, 443);
+    assert_int_equal(tlspolicy_set_tls_versions(fx->tp, TLSPOLICY_TLS_ALL), TLSPOLICY_OK);
+    gen = tlspolicy_generation(fx->tp);
+    assert_int_equal(tlspolicy_confirm(fx->tp, gen, 0), 1);
 }
 
 static void test_expire_rolls_back(void **state)
@@ -918,7 +941,7 @@ static void test_expire_rolls_back(void **state)
     assert_int_equal(st.n_server_paths, 1);
     assert_int_equal(tlspolicy_expire(fx->tp), 0);
     /* Late confirmation of the undone change confirms nothing. */
-    assert_int_equal(tlspolicy_confirm(fx->tp, tlspolicy_generation(fx->tp)), 0);
+    assert_int_equal(tlspolicy_confirm(fx->tp, tlspolicy_generation(fx->tp), 1), 0);
     char *text = tp_file(fx);
     assert_non_null(text);
     assert_null(strstr(text, "<confirmed>"));
@@ -945,7 +968,7 @@ static void test_two_changes_in_one_window(void **state)
     assert_true(gen > first);
     assert_int_equal(left, WINDOW_S * 1000); /* extended */
     /* A connection from between the two changes does not confirm the second. */
-    assert_int_equal(tlspolicy_confirm(fx->tp, first), 0);
+    assert_int_equal(tlspolicy_confirm(fx->tp, first, 1), 0);
     fake_ms += 31000; /* past the first change's window, inside the second's */
     assert_int_equal(tlspolicy_expire(fx->tp), 0);
     fake_ms += 29000;
@@ -1413,7 +1436,7 @@ static void test_concurrent_use_and_changes(void **state)
         if (i % 3 == 0)
             bad += tlspolicy_rollback(fx->tp, "test") != 1;
         else
-            bad += tlspolicy_confirm(fx->tp, tlspolicy_generation(fx->tp)) != 1;
+            bad += tlspolicy_confirm(fx->tp, tlspolicy_generation(fx->tp), 1) != 1;
     }
     atomic_store(&h.stop, 1);
     for (int i = 0; i < 2; i++)
@@ -1525,6 +1548,7 @@ int main(void)
         FIXTURE_TEST(test_reference_check),
         FIXTURE_TEST(test_load_drops_missing_objects),
         FIXTURE_TEST(test_pending_and_confirm),
+        FIXTURE_TEST(test_confirm_over_tls),
         FIXTURE_TEST(test_expire_rolls_back),
         FIXTURE_TEST(test_two_changes_in_one_window),
         FIXTURE_TEST(test_reopen_with_pending_rolls_back),
