@@ -6,6 +6,8 @@
 #include "opennvt/config.h"
 #include "opennvt/deviceid.h"
 #include "opennvt/deviceca.h"
+#include "opennvt/devclock.h"
+#include "opennvt/devicelog.h"
 #include "opennvt/discovery.h"
 #include "opennvt/ipfilter.h"
 #include "opennvt/keystore.h"
@@ -69,6 +71,12 @@ struct services {
     struct tlspolicy *tlspolicy;
     struct soapserver *soap;
     struct discovery *discovery;
+    struct devclock *clock;          /* open for the daemon's whole life */
+    struct devicelog *devicelog;
+    pthread_t ntp_thread;
+    pthread_mutex_t ntp_lock;
+    pthread_cond_t ntp_cond;
+    int ntp_kick, ntp_stop, ntp_running;
     const char *ports_file;          /* --ports-file, rewritten when ports change */
     unsigned forced_ports;           /* TLSPOLICY_FORCE_*: ports given on the command line */
     int reserved_ports[TLSPOLICY_MAX_RESERVED_PORTS];
@@ -246,6 +254,116 @@ static int parse_reserved_ports(const char *text, int *ports, size_t max, size_t
     return 0;
 }
 
+/* ---- the device clock's NTP discipline and the device log's stores ---- */
+
+#define NTP_INTERVAL_S 900
+
+static void kick_ntp(void *arg)
+{
+    struct services *s = arg;
+    pthread_mutex_lock(&s->ntp_lock);
+    s->ntp_kick = 1;
+    pthread_cond_signal(&s->ntp_cond);
+    pthread_mutex_unlock(&s->ntp_lock);
+}
+
+/* While the type is NTP: a synchronisation at start, when kicked, and every
+ * NTP_INTERVAL_S; results and failures logged. */
+static void *ntp_main(void *arg)
+{
+    struct services *s = arg;
+    pthread_mutex_lock(&s->ntp_lock);
+    s->ntp_kick = 1;
+    while (!s->ntp_stop) {
+        if (!s->ntp_kick) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += NTP_INTERVAL_S;
+            pthread_cond_timedwait(&s->ntp_cond, &s->ntp_lock, &until);
+            if (s->ntp_stop)
+                break;
+        }
+        s->ntp_kick = 0;
+        pthread_mutex_unlock(&s->ntp_lock);
+        struct devclock_config cc;
+        devclock_get(s->clock, &cc);
+        if (cc.type == DEVCLOCK_NTP && cc.n_ntp > 0) {
+            double step = 0;
+            int rc = devclock_sync_ntp(s->clock, &step);
+            if (rc == DEVCLOCK_OK)
+                log_info("clock", "NTP: device clock corrected by %.3f s", step);
+            else
+                log_warning("clock", "NTP synchronisation failed: %s", devclock_strerror(rc));
+        }
+        pthread_mutex_lock(&s->ntp_lock);
+    }
+    pthread_mutex_unlock(&s->ntp_lock);
+    return NULL;
+}
+
+static void devicelog_sink(void *arg, enum log_level level, const char *area, const char *line)
+{
+    struct devicelog *d = arg;
+    if (level > LOG_LVL_INFO)
+        return;   /* debug lines are for the console only */
+    devicelog_add(d, DEVICELOG_SYSTEM, level, area, line);
+    if (!strcmp(area, "access") || !strcmp(area, "auth"))
+        devicelog_add(d, DEVICELOG_ACCESS, level, area, line);
+}
+
+/* The clock and the log outlive in-process restarts (SystemReboot, SIGHUP):
+ * opened once after the state directory is locked. */
+static int open_clock_and_log(struct services *s)
+{
+    const struct opennvt_config *cfg = &s->cfg;
+    struct devclock_settings cs = { .ntp_timeout_ms = 1500, .ntp_max_step_s = 0 };
+    int rc = devclock_open(&s->clock, cfg->state_dir, &cs);
+    if (rc != DEVCLOCK_OK) {
+        log_crit("system", "device clock in %s: %s", cfg->state_dir, devclock_strerror(rc));
+        return -1;
+    }
+    devclock_set_global(s->clock);
+    log_set_clock(devclock_global_now_ts);
+    char dir[PATH_MAX + 8];
+    snprintf(dir, sizeof dir, "%s/log", cfg->state_dir);
+    struct devicelog_settings ls = {
+        .file_bytes = (size_t)cfg->log_file_kib * 1024, .files = cfg->log_files,
+        .persist_level = (enum log_level)log_level_from_name(cfg->log_persist_level),
+        .syslog_server = cfg->syslog_server,
+    };
+    rc = devicelog_open(&s->devicelog, dir, &ls);
+    if (rc != DEVICELOG_OK) {
+        log_crit("system", "device log in %s: %s", dir, devicelog_strerror(rc));
+        return -1;
+    }
+    devicelog_set_global(s->devicelog);
+    log_set_sink(devicelog_sink, s->devicelog);
+    pthread_mutex_init(&s->ntp_lock, NULL);
+    pthread_cond_init(&s->ntp_cond, NULL);
+    s->ntp_running = pthread_create(&s->ntp_thread, NULL, ntp_main, s) == 0;
+    return 0;
+}
+
+static void close_clock_and_log(struct services *s)
+{
+    if (s->ntp_running) {
+        pthread_mutex_lock(&s->ntp_lock);
+        s->ntp_stop = 1;
+        pthread_cond_signal(&s->ntp_cond);
+        pthread_mutex_unlock(&s->ntp_lock);
+        pthread_join(s->ntp_thread, NULL);
+        s->ntp_running = 0;
+    }
+    log_set_sink(NULL, NULL);
+    devicelog_set_global(NULL);
+    devicelog_close(s->devicelog);
+    s->devicelog = NULL;
+    log_set_clock(NULL);
+    devclock_set_global(NULL);
+    devclock_close(s->clock);
+    s->clock = NULL;
+}
+
 static void request_restart(void *arg)
 {
     (void)arg;
@@ -259,7 +377,7 @@ static struct authn_settings authn_settings_of(const struct opennvt_config *cfg)
         .nonce_lifetime_s = cfg->digest_nonce_lifetime_s,
         .created_window_s = cfg->usernametoken_window_s,
         .allow_basic = cfg->http_basic,
-        .now = NULL,
+        .now = devclock_global_now,
     };
 }
 
@@ -333,6 +451,7 @@ static int open_security(struct services *s)
         .n_reserved_ports = s->n_reserved_ports,
         .confirm_window_s = cfg->confirm_window_s,
         .expiry_warning_days = cfg->cert_expiry_warning_days,
+        .now = devclock_global_now,
     };
     rc = tlspolicy_open(&s->tlspolicy, cfg->state_dir, s->keystore, &tps);
     if (rc != TLSPOLICY_OK) {
@@ -345,7 +464,7 @@ static int open_security(struct services *s)
     int room = 64 - fixed_len > 0 ? 64 - fixed_len : 0;
     snprintf(ca_name, sizeof ca_name, "%.*s Device CA %s", room, cfg->manufacturer, s->dev.serial);
     struct deviceca_settings ca_settings = { .key_type = cfg->device_ca_key, .common_name = ca_name,
-                                             .organization = cfg->manufacturer };
+                                             .organization = cfg->manufacturer, .now = devclock_global_now };
     rc = deviceca_open(&s->deviceca, cfg->state_dir, s->secretbox, &ca_settings);
     if (rc != DEVICECA_OK) {
         log_crit("system", "device CA in %s: %s", cfg->state_dir, deviceca_strerror(rc));
@@ -417,6 +536,10 @@ static int start_services(struct services *s)
     s->dev.keystore = s->keystore;
     s->dev.deviceca = s->deviceca;
     s->dev.tlspolicy = s->tlspolicy;
+    s->dev.clock = s->clock;
+    s->dev.devicelog = s->devicelog;
+    s->dev.clock_sync_now = kick_ntp;
+    s->dev.clock_sync_arg = s;
     s->dev.request_restart = request_restart;
     s->dev.restart_arg = s;
     s->dev.ports_changed = on_ports_changed;
@@ -612,8 +735,12 @@ int main(int argc, char **argv)
     int stale = atomicfile_remove_stale_temps(s.cfg.state_dir);
     if (stale > 0)
         log_notice("system", "removed %d temporary file(s) left by an interrupted write", stale);
-    if (start_services(&s) != 0)
+    if (open_clock_and_log(&s) != 0)
         return EXIT_RUNTIME;
+    if (start_services(&s) != 0) {
+        close_clock_and_log(&s);
+        return EXIT_RUNTIME;
+    }
     if (opts.ports_file && write_ports_file(opts.ports_file, &s) != 0) {
         stop_services(&s);
         return EXIT_RUNTIME;
@@ -667,5 +794,6 @@ int main(int argc, char **argv)
     }
     stop_services(&s);
     log_notice("system", "stopped");
+    close_clock_and_log(&s);
     return exit_code;
 }

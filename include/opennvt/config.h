@@ -11,6 +11,10 @@
 struct opennvt_config {
     char state_dir[PATH_MAX];
     char log_level[16];
+    char log_persist_level[16];  /* device log lines kept on disk from this level up */
+    int log_file_kib;            /* device log file size before rotation */
+    int log_files;               /* rotated device log files kept */
+    char syslog_server[CONFIG_STR_MAX];  /* RFC 5424 over UDP; empty = off */
 
     char bind[CONFIG_STR_MAX];   /* empty: all addresses, IPv4 and IPv6 */
     int http_enabled;            /* HTTP on/off (off: HTTPS only) */

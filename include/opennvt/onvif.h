@@ -18,6 +18,8 @@ struct keystore;
 struct deviceca;
 struct tlspolicy;
 struct soapserver;
+struct devclock;
+struct devicelog;
 
 struct onvif_device {
     const struct opennvt_config *cfg;
@@ -29,6 +31,11 @@ struct onvif_device {
     struct deviceca *deviceca;
     struct tlspolicy *tlspolicy;
     struct soapserver *soapserver;   /* the running listener, for the ports it bound */
+    struct devclock *clock;          /* the device clock */
+    struct devicelog *devicelog;     /* the device log's stores */
+    /* Asks for an NTP synchronisation soon (after SetNTP / SetSystemDateAndTime). */
+    void (*clock_sync_now)(void *arg);
+    void *clock_sync_arg;
     char uuid[DEVICEID_UUID_LEN + 1];
     char serial[CONFIG_STR_MAX];
     /* Asks the daemon to restart its services once the response is sent. */

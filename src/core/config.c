@@ -34,6 +34,13 @@ static const struct setting settings[] = {
     STR_SETTING("state-dir", state_dir, "directory for persistent state (created 0700)"),
     { "log/level", SET_LOGLEVEL, offsetof(struct opennvt_config, log_level), sizeof(((struct opennvt_config *)0)->log_level), 0, 0,
       "crit, err, warning, notice, info or debug", NULL },
+    { "log/persist-level", SET_LOGLEVEL, offsetof(struct opennvt_config, log_persist_level),
+      sizeof(((struct opennvt_config *)0)->log_persist_level), 0, 0,
+      "device log lines at or above this level are kept on disk across restarts (crit..info)", NULL },
+    INT_SETTING("log/file-kib", log_file_kib, 16, 65536, "device log file size before it is rotated"),
+    INT_SETTING("log/files", log_files, 1, 32, "rotated device log files kept (each log: System, Access)"),
+    STR_SETTING("log/syslog-server", syslog_server,
+                "forward the device log to this syslog server (RFC 5424 over UDP): host or host:port; empty = off"),
     STR_SETTING("network/bind", bind, "listen address, IPv4 or IPv6; empty = all"),
     BOOL_SETTING("network/http-enabled", http_enabled, "serve the SOAP service over plain HTTP (false: HTTPS only)"),
     INT_SETTING("network/http-port", http_port, 0, 65535, "HTTP (SOAP) port; 0 = pick a free port"),
@@ -95,6 +102,9 @@ void config_defaults(struct opennvt_config *cfg)
     else
         snprintf(cfg->state_dir, sizeof cfg->state_dir, "/tmp/opennvt-%ld", (long)geteuid());
     snprintf(cfg->log_level, sizeof cfg->log_level, "info");
+    snprintf(cfg->log_persist_level, sizeof cfg->log_persist_level, "notice");
+    cfg->log_file_kib = 1024;
+    cfg->log_files = 4;
     cfg->http_port = geteuid() == 0 ? 80 : 8080;
     cfg->http_enabled = 1;
     cfg->https_enabled = 1;

@@ -1,5 +1,5 @@
-/* Device log: level filter and UTC-timestamped lines on stderr.
- * The persistent and volatile device-log stores build on this entry point. */
+/* Device log front end: level filter, UTC timestamps from the device clock,
+ * lines on stderr and to the sink (the device log's stores). */
 #include "opennvt/log.h"
 
 #include <stdarg.h>
@@ -10,6 +10,20 @@
 
 static const char *const level_names[] = { "crit", "err", "warning", "notice", "info", "debug" };
 static atomic_int current_level = LOG_LVL_INFO;
+static log_sink_fn sink;
+static void *sink_arg;
+static void (*clock_now)(struct timespec *out);
+
+void log_set_sink(log_sink_fn fn, void *arg)
+{
+    sink_arg = arg;
+    sink = fn;
+}
+
+void log_set_clock(void (*now)(struct timespec *out))
+{
+    clock_now = now;
+}
 
 int log_level_from_name(const char *name)
 {
@@ -36,7 +50,10 @@ void log_msg(enum log_level level, const char *area, const char *fmt, ...)
     char line[1024];
     struct timespec ts;
     struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    if (clock_now)
+        clock_now(&ts);
+    else
+        clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-7s %-9s ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
@@ -51,4 +68,6 @@ void log_msg(enum log_level level, const char *area, const char *fmt, ...)
         if ((unsigned char)*p < 0x20 && *p != '\t')
             *p = '?';
     fprintf(stderr, "%s\n", line);
+    if (sink)
+        sink(sink_arg, level, area, line);
 }

@@ -70,6 +70,7 @@ struct conn {
     int cn_maps;                  /* CnMapsToUser when accepted */
     unsigned long generation;     /* network policy in force when accepted */
     int policy_changed;           /* its request changed the network policy */
+    char logged_in[USERS_NAME_MAX + 1];   /* user whose login the Access log has for this connection */
     uint32_t events;              /* what the loop waits for in epoll */
     struct sockaddr_storage peer;
     struct sockaddr_storage local;
@@ -901,14 +902,14 @@ static int username_token_of(struct soap *soap, struct gate_username_token *t)
 /* Runs the gate. Returns SOAP_OK to dispatch, SOAP_FAULT with the fault set,
  * or SOAP_STOP when the response (a 401) has been written. */
 static int admit(struct soapserver *srv, struct soap *soap, struct conn *c, struct onvif_request *req,
-                 struct worker_io *io)
+                 struct worker_io *io, char *operation, size_t operation_len)
 {
-    char operation[128] = "";
+    operation[0] = '\0';
     /* Fail closed: a start tag gSOAP cannot read must never reach dispatch,
      * which would still act on the tag it saw. */
     if (soap_peek_element(soap) != SOAP_OK)
         return soap->error != SOAP_OK ? soap->error : SOAP_NO_TAG;
-    if (operation_of(soap, operation, sizeof operation) != 0)
+    if (operation_of(soap, operation, operation_len) != 0)
         return onvif_sender_fault(soap, "ter:UnknownAction", NULL, "The request names an operation this device does not know");
     char authorization[4096];
     const char *authz = NULL;
@@ -942,6 +943,13 @@ static int admit(struct soapserver *srv, struct soap *soap, struct conn *c, stru
     req->first_admin_setup = d.first_admin_setup;
     switch (d.verdict) {
     case GATE_ALLOW:
+        if (d.principal.user[0] && strcmp(c->logged_in, d.principal.user) != 0) {
+            log_info("access", "%s: '%s' (%s) logged in with %s%s", c->peer_text, d.principal.user,
+                     users_level_name(d.principal.level),
+                     d.by_certificate ? "a client certificate" : authz ? "HTTP Digest" : "a UsernameToken",
+                     req->tls ? " over TLS" : "");
+            snprintf(c->logged_in, sizeof c->logged_in, "%s", d.principal.user);
+        }
         /* An administrator who got in over a changed network policy
          * confirms it (see tlspolicy.h: safe apply). */
         if (d.principal.level == USER_LEVEL_ADMINISTRATOR && d.principal.user[0] && srv->dev->tlspolicy &&
@@ -978,6 +986,17 @@ static int body_is_empty(const struct conn *c)
     while (p < end && *p == '0')
         p++;
     return p < end && (*p == '\r' || *p == ';');
+}
+
+/* The Access log names every operation that changed the configuration. */
+static void log_change(const struct onvif_request *req, const char *operation, int soap_error)
+{
+    enum access_class cls;
+    if (soap_error != SOAP_OK || !operation[0] || accesspolicy_class_of(operation, &cls) != 0)
+        return;
+    if (cls == ACCESS_WRITE_SYSTEM || cls == ACCESS_UNRECOVERABLE || cls == ACCESS_ACTUATE)
+        log_notice("access", "%s: '%s' ran %s", req->peer, req->first_admin_setup ? "(first setup)" : req->principal.user,
+                   operation);
 }
 
 static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
@@ -1041,7 +1060,9 @@ static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
         soap->error = SOAP_OK;
         int is_post = strcmp(c->frame.method, "POST") == 0;
         unsigned long policy_before = srv->dev->tlspolicy ? tlspolicy_generation(srv->dev->tlspolicy) : 0;
-        if (soap_begin_serve(soap) != SOAP_OK || (is_post && admit(srv, soap, c, &req, &io) != SOAP_OK) ||
+        char operation[128] = "";
+        if (soap_begin_serve(soap) != SOAP_OK ||
+            (is_post && admit(srv, soap, c, &req, &io, operation, sizeof operation) != SOAP_OK) ||
             soap_serve_request(soap) != SOAP_OK) {
             log_debug("soap", "%s: request failed with gSOAP error %d", c->peer_text, soap->error);
             if (soap->error == SOAP_POST) {
@@ -1062,6 +1083,7 @@ static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
             io.close_requested = 1;
         if (srv->dev->tlspolicy && tlspolicy_generation(srv->dev->tlspolicy) != policy_before)
             c->policy_changed = 1;
+        log_change(&req, operation, soap->error);
         soap_destroy(soap);
         soap_end(soap);
         if (io.sent == 0) {

@@ -1,4 +1,5 @@
 /* Device management service (tds): thin handlers over the domain modules. */
+#include "opennvt/devclock.h"
 #include "opennvt/onvif.h"
 #include "opennvt/netcfg.h"
 #include "opennvt/netif.h"
@@ -32,7 +33,7 @@ static struct tds__DeviceServiceCapabilities *device_capabilities(struct soap *s
     c->Network->DynDNS = onvif_bool(soap, 0);
     c->Network->Dot11Configuration = onvif_bool(soap, 0);
     c->Network->HostnameFromDHCP = onvif_bool(soap, 0);
-    c->Network->NTP = onvif_int(soap, 0);
+    c->Network->NTP = onvif_int(soap, DEVCLOCK_MAX_NTP);
     c->Security = NEW(soap, struct tds__SecurityCapabilities);
     c->Security->TLS1_x002e0 = onvif_bool(soap, 0);
     c->Security->TLS1_x002e1 = onvif_bool(soap, 0);
@@ -59,7 +60,7 @@ static struct tds__DeviceServiceCapabilities *device_capabilities(struct soap *s
     c->System->DiscoveryBye = onvif_bool(soap, 1);
     c->System->RemoteDiscovery = onvif_bool(soap, 0);
     c->System->SystemBackup = onvif_bool(soap, 0);
-    c->System->SystemLogging = onvif_bool(soap, 0);
+    c->System->SystemLogging = onvif_bool(soap, 1);
     c->System->HttpFirmwareUpgrade = onvif_bool(soap, 0);
     c->System->HttpSystemBackup = onvif_bool(soap, 0);
     c->System->HttpSystemLogging = onvif_bool(soap, 0);
@@ -91,38 +92,6 @@ char *onvif_device_capabilities_xml(struct soap *soap)
     soap_end(tmp);
     soap_free(tmp);
     return copy;
-}
-
-static struct tt__DateTime *datetime_of(struct soap *soap, const struct tm *tm)
-{
-    struct tt__DateTime *dt = NEW(soap, struct tt__DateTime);
-    dt->Date = NEW(soap, struct tt__Date);
-    dt->Time = NEW(soap, struct tt__Time);
-    dt->Date->Year = tm->tm_year + 1900;
-    dt->Date->Month = tm->tm_mon + 1;
-    dt->Date->Day = tm->tm_mday;
-    dt->Time->Hour = tm->tm_hour;
-    dt->Time->Minute = tm->tm_min;
-    dt->Time->Second = tm->tm_sec;
-    return dt;
-}
-
-int __tds__GetSystemDateAndTime(struct soap *soap, struct _tds__GetSystemDateAndTime *req,
-                                struct _tds__GetSystemDateAndTimeResponse *resp)
-{
-    (void)req;
-    time_t now = time(NULL);
-    struct tm utc;
-    gmtime_r(&now, &utc);
-    struct tt__SystemDateTime *sdt = NEW(soap, struct tt__SystemDateTime);
-    sdt->DateTimeType = tt__SetDateTimeType__Manual;
-    sdt->DaylightSavings = xsd__boolean__false_;
-    sdt->TimeZone = NEW(soap, struct tt__TimeZone);
-    sdt->TimeZone->TZ = "UTC0"; /* the device clock runs in UTC until a time zone is configured */
-    sdt->UTCDateTime = datetime_of(soap, &utc);
-    sdt->LocalDateTime = datetime_of(soap, &utc);
-    resp->SystemDateAndTime = sdt;
-    return SOAP_OK;
 }
 
 int __tds__GetDeviceInformation(struct soap *soap, struct _tds__GetDeviceInformation *req,

@@ -279,9 +279,9 @@ int main(int argc, char **argv)
         struct _tds__DeleteUsersResponse a;
         rc = (auth(soap), soap_call___tds__DeleteUsers)(soap, url, NULL, &r, &a) ? 1 : 0;
     } else if (!strcmp(cmd, "unsupported")) {
-        struct _tds__GetSystemLog r = { .LogType = tt__SystemLogType__System };
-        struct _tds__GetSystemLogResponse a;
-        rc = (auth(soap), soap_call___tds__GetSystemLog)(soap, url, NULL, &r, &a) ? 1 : 0;
+        struct _tds__GetSystemBackup r;
+        struct _tds__GetSystemBackupResponse a;
+        rc = (auth(soap), soap_call___tds__GetSystemBackup)(soap, url, NULL, &r, &a) ? 1 : 0;
     } else {
         fprintf(stderr, "onvif_client: unknown command %s\n", cmd);
         return 2;

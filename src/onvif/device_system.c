@@ -1,0 +1,225 @@
+/* Device service, system part: the device clock (Get/SetSystemDateAndTime,
+ * Get/SetNTP) and the device log (GetSystemLog). Thin handlers over devclock
+ * and devicelog. */
+#include "opennvt/devclock.h"
+#include "opennvt/devicelog.h"
+#include "opennvt/log.h"
+#include "opennvt/onvif.h"
+#include "soap_values.h"
+#include "soapH.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* GetSystemLog returns at most this much of each store (newest part). */
+#define SYSTEM_LOG_MAX_BYTES (512 * 1024)
+
+static struct devclock *clock_of(struct soap *soap)
+{
+    return onvif_request_of(soap)->dev->clock;
+}
+
+static struct tt__DateTime *datetime_of(struct soap *soap, const struct tm *tm)
+{
+    struct tt__DateTime *dt = onvif_zalloc(soap, sizeof *dt);
+    if (!dt)
+        return NULL;
+    dt->Date = onvif_zalloc(soap, sizeof *dt->Date);
+    dt->Time = onvif_zalloc(soap, sizeof *dt->Time);
+    if (!dt->Date || !dt->Time)
+        return NULL;
+    dt->Date->Year = tm->tm_year + 1900;
+    dt->Date->Month = tm->tm_mon + 1;
+    dt->Date->Day = tm->tm_mday;
+    dt->Time->Hour = tm->tm_hour;
+    dt->Time->Minute = tm->tm_min;
+    dt->Time->Second = tm->tm_sec;
+    return dt;
+}
+
+int __tds__GetSystemDateAndTime(struct soap *soap, struct _tds__GetSystemDateAndTime *req,
+                                struct _tds__GetSystemDateAndTimeResponse *resp)
+{
+    (void)req;
+    struct devclock *c = clock_of(soap);
+    struct devclock_config cfg;
+    devclock_get(c, &cfg);
+    time_t now = devclock_now(c);
+    struct tm utc, local;
+    long offset = 0;
+    int dst = 0;
+    gmtime_r(&now, &utc);
+    if (devclock_local(c, now, &local, &offset, &dst) != DEVCLOCK_OK)
+        local = utc;
+    struct tt__SystemDateTime *sdt = onvif_zalloc(soap, sizeof *sdt);
+    if (!sdt || !(sdt->TimeZone = onvif_zalloc(soap, sizeof *sdt->TimeZone)))
+        return SOAP_EOM;
+    sdt->DateTimeType = cfg.type == DEVCLOCK_NTP ? tt__SetDateTimeType__NTP : tt__SetDateTimeType__Manual;
+    sdt->DaylightSavings = cfg.daylight_savings ? xsd__boolean__true_ : xsd__boolean__false_;
+    sdt->TimeZone->TZ = soap_strdup(soap, cfg.tz[0] ? cfg.tz : "UTC0");
+    sdt->UTCDateTime = datetime_of(soap, &utc);
+    sdt->LocalDateTime = datetime_of(soap, &local);
+    resp->SystemDateAndTime = sdt;
+    return sdt->UTCDateTime && sdt->LocalDateTime ? SOAP_OK : SOAP_EOM;
+}
+
+int __tds__SetSystemDateAndTime(struct soap *soap, struct _tds__SetSystemDateAndTime *req,
+                                struct _tds__SetSystemDateAndTimeResponse *resp)
+{
+    (void)resp;
+    struct devclock *c = clock_of(soap);
+    const char *tz = req->TimeZone ? (req->TimeZone->TZ ? req->TimeZone->TZ : "") : NULL;
+    if (tz && devclock_tz_valid(tz) != DEVCLOCK_OK)
+        return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:InvalidTimeZone", "Not a POSIX time zone (IEEE 1003.1 TZ)");
+    int ntp = req->DateTimeType == tt__SetDateTimeType__NTP;
+    struct devclock_config cfg;
+    devclock_get(c, &cfg);
+    if (ntp && cfg.n_ntp == 0)
+        return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:NtpServerUndefined", "No NTP server is configured");
+    struct tm utc;
+    const struct tm *set_utc = NULL;
+    if (!ntp) {
+        const struct tt__DateTime *dt = req->UTCDateTime;
+        if (!dt || !dt->Date || !dt->Time)
+            return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:InvalidDateTime", "Manual needs UTCDateTime");
+        memset(&utc, 0, sizeof utc);
+        utc.tm_year = dt->Date->Year - 1900;
+        utc.tm_mon = dt->Date->Month - 1;
+        utc.tm_mday = dt->Date->Day;
+        utc.tm_hour = dt->Time->Hour;
+        utc.tm_min = dt->Time->Minute;
+        utc.tm_sec = dt->Time->Second;
+        set_utc = &utc;
+    }
+    int rc = devclock_set(c, ntp ? DEVCLOCK_NTP : DEVCLOCK_MANUAL, req->DaylightSavings == xsd__boolean__true_, tz, set_utc);
+    if (rc == DEVCLOCK_E_TIME)
+        return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:InvalidDateTime", devclock_strerror(rc));
+    if (rc == DEVCLOCK_E_TZ)
+        return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:InvalidTimeZone", devclock_strerror(rc));
+    if (rc != DEVCLOCK_OK)
+        return onvif_receiver_fault(soap, "ter:Action", NULL, devclock_strerror(rc));
+    const struct onvif_request *r = onvif_request_of(soap);
+    log_notice("access", "%s: date and time set by '%s': %s%s%s", r->peer, r->principal.user, ntp ? "NTP" : "Manual",
+               tz ? ", time zone " : "", tz ? (tz[0] ? tz : "UTC0") : "");
+    if (ntp && r->dev->clock_sync_now)
+        r->dev->clock_sync_now(r->dev->clock_sync_arg);
+    return SOAP_OK;
+}
+
+static struct tt__NetworkHost *hosts_out(struct soap *soap, const struct devclock_config *cfg)
+{
+    struct tt__NetworkHost *h = cfg->n_ntp ? onvif_zalloc(soap, cfg->n_ntp * sizeof *h) : NULL;
+    for (size_t i = 0; h && i < cfg->n_ntp; i++) {
+        unsigned char buf[16];
+        const char *name = cfg->ntp[i];
+        if (inet_pton(AF_INET, name, buf) == 1) {
+            h[i].Type = tt__NetworkHostType__IPv4;
+            h[i].IPv4Address = soap_strdup(soap, name);
+        } else if (inet_pton(AF_INET6, name, buf) == 1) {
+            h[i].Type = tt__NetworkHostType__IPv6;
+            h[i].IPv6Address = soap_strdup(soap, name);
+        } else {
+            h[i].Type = tt__NetworkHostType__DNS;
+            h[i].DNSname = soap_strdup(soap, name);
+        }
+    }
+    return h;
+}
+
+int __tds__GetNTP(struct soap *soap, struct _tds__GetNTP *req, struct _tds__GetNTPResponse *resp)
+{
+    (void)req;
+    struct devclock_config cfg;
+    devclock_get(clock_of(soap), &cfg);
+    struct tt__NTPInformation *info = onvif_zalloc(soap, sizeof *info);
+    if (!info)
+        return SOAP_EOM;
+    info->FromDHCP = xsd__boolean__false_;
+    info->NTPManual = hosts_out(soap, &cfg);
+    info->__sizeNTPManual = info->NTPManual ? (int)cfg.n_ntp : 0;
+    resp->NTPInformation = info;
+    return SOAP_OK;
+}
+
+int __tds__SetNTP(struct soap *soap, struct _tds__SetNTP *req, struct _tds__SetNTPResponse *resp)
+{
+    (void)resp;
+    if (req->FromDHCP == xsd__boolean__true_)
+        return onvif_receiver_fault(soap, "ter:ActionNotSupported", NULL,
+                                    "NTP servers from DHCP are not supported: the host manages DHCP");
+    if (req->__sizeNTPManual < 0 || req->__sizeNTPManual > DEVCLOCK_MAX_NTP)
+        return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:InvalidDnsName", "At most 4 NTP servers");
+    const char *names[DEVCLOCK_MAX_NTP];
+    size_t n = 0;
+    for (int i = 0; i < req->__sizeNTPManual; i++) {
+        const struct tt__NetworkHost *h = &req->NTPManual[i];
+        unsigned char buf[16];
+        const char *name = NULL, *subcode = "ter:InvalidDnsName";
+        if (h->Type == tt__NetworkHostType__IPv4) {
+            name = h->IPv4Address, subcode = "ter:InvalidIPv4Address";
+            if (!name || inet_pton(AF_INET, name, buf) != 1)
+                return onvif_sender_fault(soap, "ter:InvalidArgVal", subcode, "Not an IPv4 address");
+        } else if (h->Type == tt__NetworkHostType__IPv6) {
+            name = h->IPv6Address, subcode = "ter:InvalidIPv6Address";
+            if (!name || inet_pton(AF_INET6, name, buf) != 1)
+                return onvif_sender_fault(soap, "ter:InvalidArgVal", subcode, "Not an IPv6 address");
+        } else {
+            name = h->DNSname;
+        }
+        if (!name)
+            return onvif_sender_fault(soap, "ter:InvalidArgVal", subcode, "No server given");
+        names[n++] = name;
+    }
+    struct devclock_config cfg;
+    devclock_get(clock_of(soap), &cfg);
+    if (n == 0 && cfg.type == DEVCLOCK_NTP)
+        return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:TimeSyncedToNtp",
+                                  "The date and time come from NTP: at least one server is needed");
+    int rc = devclock_set_ntp(clock_of(soap), names, n);
+    if (rc == DEVCLOCK_E_NTP_SERVER)
+        return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:InvalidDnsName", devclock_strerror(rc));
+    if (rc != DEVCLOCK_OK)
+        return onvif_receiver_fault(soap, "ter:Action", NULL, devclock_strerror(rc));
+    const struct onvif_request *r = onvif_request_of(soap);
+    log_notice("access", "%s: NTP servers set by '%s' (%zu)", r->peer, r->principal.user, n);
+    if (cfg.type == DEVCLOCK_NTP && r->dev->clock_sync_now)
+        r->dev->clock_sync_now(r->dev->clock_sync_arg);
+    return SOAP_OK;
+}
+
+/* The persistent log (across restarts) and then this run's volatile one,
+ * each under a heading line. */
+int __tds__GetSystemLog(struct soap *soap, struct _tds__GetSystemLog *req, struct _tds__GetSystemLogResponse *resp)
+{
+    struct devicelog *d = onvif_request_of(soap)->dev->devicelog;
+    enum devicelog_kind kind = req->LogType == tt__SystemLogType__Access ? DEVICELOG_ACCESS : DEVICELOG_SYSTEM;
+    const char *unavailable = kind == DEVICELOG_ACCESS ? "ter:AccesslogUnavailable" : "ter:SystemlogUnavailable";
+    char *kept = NULL, *run = NULL;
+    size_t kept_len = 0, run_len = 0;
+    unsigned long dropped = 0;
+    if (!d || devicelog_read_persistent(d, kind, SYSTEM_LOG_MAX_BYTES, &kept, &kept_len) != DEVICELOG_OK ||
+        devicelog_read_volatile(d, kind, SYSTEM_LOG_MAX_BYTES, &run, &run_len, &dropped) != DEVICELOG_OK) {
+        free(kept);
+        return onvif_sender_fault(soap, "ter:InvalidArgs", unavailable, "The log cannot be read");
+    }
+    if (kept_len == 0 && run_len == 0) {
+        free(kept);
+        free(run);
+        return onvif_sender_fault(soap, "ter:InvalidArgs", unavailable, "The log is empty");
+    }
+    size_t cap = kept_len + run_len + 256;
+    char *text = soap_malloc(soap, cap);
+    resp->SystemLog = onvif_zalloc(soap, sizeof *resp->SystemLog);
+    if (text && resp->SystemLog) {
+        int n = snprintf(text, cap, "# persistent log (kept across restarts)\n%s%s# this run (volatile%s)\n", kept,
+                         kept_len && kept[kept_len - 1] != '\n' ? "\n" : "", dropped ? ", oldest lines dropped" : "");
+        if (n > 0 && (size_t)n < cap)
+            snprintf(text + n, cap - (size_t)n, "%s", run);
+        resp->SystemLog->String = text;
+    }
+    free(kept);
+    free(run);
+    return text && resp->SystemLog ? SOAP_OK : SOAP_EOM;
+}
