@@ -9,6 +9,7 @@
 #include "opennvt/devclock.h"
 #include "opennvt/devicelog.h"
 #include "opennvt/discovery.h"
+#include "opennvt/factoryreset.h"
 #include "opennvt/ipfilter.h"
 #include "opennvt/keystore.h"
 #include "opennvt/log.h"
@@ -54,6 +55,7 @@ struct daemon_opts {
     int foreground;
     int print_config;
     const char *create_admin;    /* --create-admin NAME */
+    const char *factory_reset;   /* --factory-reset soft|hard */
     size_t n_overrides;
     struct override overrides[MAX_OVERRIDES];
 };
@@ -81,6 +83,7 @@ struct services {
     unsigned forced_ports;           /* TLSPOLICY_FORCE_*: ports given on the command line */
     int reserved_ports[TLSPOLICY_MAX_RESERVED_PORTS];
     size_t n_reserved_ports;
+    volatile sig_atomic_t pending_reset;   /* 1 + enum factoryreset_kind, from SetSystemFactoryDefault */
 };
 
 static void usage(FILE *out)
@@ -98,6 +101,7 @@ static void usage(FILE *out)
             "  --foreground          stay in the foreground (default: detach)\n"
             "  --ports-file FILE     after binding, write the actual ports as name=N lines\n"
             "  --print-config        print the effective configuration as XML and exit\n"
+            "  --factory-reset KIND  soft or hard: reset the state directory (opennvtd must not be running) and exit\n"
             "  --create-admin NAME   create Administrator NAME with the password read from\n"
             "                        standard input (one line), then exit; opennvtd must not be\n"
             "                        running on the same state directory\n"
@@ -116,7 +120,7 @@ static int add_override(struct daemon_opts *o, const char *path, const char *val
 
 static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
-    enum { OPT_CONFIG = 256, OPT_STATE, OPT_BIND, OPT_HTTP, OPT_HTTPS, OPT_DISC, OPT_LOG, OPT_FG, OPT_PORTS, OPT_PRINT, OPT_CREATE_ADMIN, OPT_HELP, OPT_VERSION };
+    enum { OPT_CONFIG = 256, OPT_STATE, OPT_BIND, OPT_HTTP, OPT_HTTPS, OPT_DISC, OPT_LOG, OPT_FG, OPT_PORTS, OPT_PRINT, OPT_CREATE_ADMIN, OPT_FACTORY_RESET, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
         { "config", required_argument, NULL, OPT_CONFIG },
         { "state-dir", required_argument, NULL, OPT_STATE },
@@ -129,6 +133,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
         { "ports-file", required_argument, NULL, OPT_PORTS },
         { "print-config", no_argument, NULL, OPT_PRINT },
         { "create-admin", required_argument, NULL, OPT_CREATE_ADMIN },
+        { "factory-reset", required_argument, NULL, OPT_FACTORY_RESET },
         { "help", no_argument, NULL, OPT_HELP },
         { "version", no_argument, NULL, OPT_VERSION },
         { NULL, 0, NULL, 0 },
@@ -148,6 +153,13 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
         case OPT_PORTS: o->ports_file = optarg; break;
         case OPT_PRINT: o->print_config = 1; break;
         case OPT_CREATE_ADMIN: o->create_admin = optarg; break;
+        case OPT_FACTORY_RESET:
+            if (factoryreset_kind_from_name(optarg) < 0) {
+                fprintf(stderr, "opennvtd: --factory-reset takes soft or hard\n");
+                return -1;
+            }
+            o->factory_reset = optarg;
+            break;
         case OPT_HELP: usage(stdout); exit(0);
         case OPT_VERSION: printf("opennvtd %s\n", OPENNVT_VERSION); exit(0);
         default:
@@ -364,6 +376,13 @@ static void close_clock_and_log(struct services *s)
     s->clock = NULL;
 }
 
+static void request_factory_reset(void *arg, int hard)
+{
+    struct services *s = arg;
+    s->pending_reset = 1 + (hard ? FACTORYRESET_HARD : FACTORYRESET_SOFT);
+    kill(getpid(), SIGUSR1);
+}
+
 static void request_restart(void *arg)
 {
     (void)arg;
@@ -542,6 +561,7 @@ static int start_services(struct services *s)
     s->dev.clock_sync_arg = s;
     s->dev.request_restart = request_restart;
     s->dev.restart_arg = s;
+    s->dev.request_factory_reset = request_factory_reset;
     s->dev.ports_changed = on_ports_changed;
     s->dev.ports_arg = s;
     if (soapserver_start(&s->soap, cfg, &s->dev) != 0) {
@@ -622,6 +642,25 @@ static int read_password_line(char *out, size_t max)
         n--;
     out[n] = '\0';
     return n == 0 && ch == EOF ? -1 : 0;
+}
+
+/* opennvtd --factory-reset soft|hard: the reset button, for when the network
+ * path is lost. Exit 0, 1 when the daemon runs or the reset failed. */
+static int factory_reset_command(const struct opennvt_config *cfg, const char *kind_name)
+{
+    int lock = lock_state_dir(cfg->state_dir);
+    if (lock < 0) {
+        fprintf(stderr, "opennvtd: state directory %s is in use: stop opennvtd first\n", cfg->state_dir);
+        return EXIT_RUNTIME;
+    }
+    int rc = factoryreset_wipe(cfg->state_dir, (enum factoryreset_kind)factoryreset_kind_from_name(kind_name));
+    close(lock);
+    if (rc < 0) {
+        fprintf(stderr, "opennvtd: factory reset of %s failed: %s\n", cfg->state_dir, strerror(-rc));
+        return EXIT_RUNTIME;
+    }
+    printf("factory reset (%s) of %s: %d file(s) removed; the device starts with no users\n", kind_name, cfg->state_dir, rc);
+    return 0;
 }
 
 /* opennvtd --create-admin NAME: local provisioning of an Administrator with
@@ -710,6 +749,10 @@ int main(int argc, char **argv)
         config_write(&s.cfg, stdout);
         return 0;
     }
+    if (opts.factory_reset) {
+        log_set_level(LOG_LVL_ERR);
+        return factory_reset_command(&s.cfg, opts.factory_reset);
+    }
     if (opts.create_admin) {
         log_set_level(LOG_LVL_ERR);
         return create_admin(&s.cfg, opts.create_admin);
@@ -785,6 +828,13 @@ int main(int argc, char **argv)
         pin_ports(&s, &next);
         stop_services(&s);
         s.cfg = next;
+        if (s.pending_reset) {
+            /* Everything that held the state is closed now. */
+            enum factoryreset_kind kind = (enum factoryreset_kind)(s.pending_reset - 1);
+            s.pending_reset = 0;
+            if (factoryreset_wipe(s.cfg.state_dir, kind) < 0)
+                log_crit("system", "factory reset failed; starting with what is left");
+        }
         if (start_services(&s) != 0) {
             exit_code = EXIT_RUNTIME;
             break;

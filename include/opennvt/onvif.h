@@ -41,6 +41,9 @@ struct onvif_device {
     /* Asks the daemon to restart its services once the response is sent. */
     void (*request_restart)(void *arg);
     void *restart_arg;
+    /* Asks for a factory reset (soft or hard) once the response is sent;
+     * the services then restart in the first-user state. */
+    void (*request_factory_reset)(void *arg, int hard);
     /* Called (from the listener's thread) after the bound ports changed. */
     void (*ports_changed)(void *arg);
     void *ports_arg;

@@ -293,6 +293,19 @@ int __tds__SetDiscoveryMode(struct soap *soap, struct _tds__SetDiscoveryMode *re
     return rc == NETCFG_OK ? SOAP_OK : onvif_receiver_fault(soap, "ter:Action", NULL, netcfg_strerror(rc));
 }
 
+int __tds__SetSystemFactoryDefault(struct soap *soap, struct _tds__SetSystemFactoryDefault *req,
+                                   struct _tds__SetSystemFactoryDefaultResponse *resp)
+{
+    (void)resp;
+    struct onvif_request *r = onvif_request_of(soap);
+    int hard = req->FactoryDefault == tt__FactoryDefaultType__Hard;
+    if (!r->dev->request_factory_reset)
+        return onvif_fault_action_not_supported(soap);
+    log_notice("access", "%s: %s factory reset requested by '%s'", r->peer, hard ? "hard" : "soft", r->principal.user);
+    r->dev->request_factory_reset(r->dev->restart_arg, hard);
+    return SOAP_OK;
+}
+
 int __tds__SystemReboot(struct soap *soap, struct _tds__SystemReboot *req, struct _tds__SystemRebootResponse *resp)
 {
     (void)req;
