@@ -2,6 +2,7 @@
  * services (start, restart on SystemReboot or SIGHUP, clean stop on SIGTERM). */
 #include "opennvt/atomicfile.h"
 #include "opennvt/authn_store.h"
+#include "opennvt/backup.h"
 #include "opennvt/authn.h"
 #include "opennvt/config.h"
 #include "opennvt/deviceid.h"
@@ -510,6 +511,9 @@ static int start_services(struct services *s)
         return -1;
     }
     chmod(cfg->state_dir, 0700);
+    /* A verified restore (RestoreSystem) goes in before anything opens. */
+    if (backup_apply_staged(cfg->state_dir) < 0)
+        log_crit("system", "a staged configuration restore could not be completed; it is retried at the next start");
     memset(&s->dev, 0, sizeof s->dev);
     rc = deviceid_load_or_create(cfg->state_dir, s->dev.uuid);
     if (rc != 0) {

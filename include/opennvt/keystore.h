@@ -183,6 +183,11 @@ int keystore_delete_path(struct keystore *ks, const char *id);
 int keystore_upload_passphrase(struct keystore *ks, const char *passphrase, const char *alias, char id[KEYSTORE_ID_MAX]);
 int keystore_list_passphrases(struct keystore *ks, struct keystore_object_info **out, size_t *n);
 int keystore_delete_passphrase(struct keystore *ks, const char *id);
+/* The one stored passphrase with this alias, unsealed (malloc'd; the caller
+ * wipes and frees it: secretbox_free(p, strlen(p))). KEYSTORE_E_NOT_FOUND
+ * when none has it, KEYSTORE_E_DUPLICATE when several do. (For features that
+ * take their secret from the keystore, e.g. the backup passphrase.) */
+int keystore_passphrase_by_alias(struct keystore *ks, const char *alias, char **out);
 
 /* ---- CRLs ---- */
 int keystore_upload_crl(struct keystore *ks, const unsigned char *buf, size_t len, const char *alias,

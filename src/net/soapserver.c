@@ -785,9 +785,39 @@ static int fsend_counted(struct soap *soap, const char *s, size_t n)
     return SOAP_OK;
 }
 
+/* SOAP 1.2, or MTOM (multipart/related: the envelope plus binary parts,
+ * as RestoreSystem sends a backup). */
 static int is_soap_media_type(const char *t)
 {
-    return !strcmp(t, "application/soap+xml") || !strcmp(t, "text/xml") || !strcmp(t, "application/xml");
+    return !strcmp(t, "application/soap+xml") || !strcmp(t, "text/xml") || !strcmp(t, "application/xml") ||
+           !strcmp(t, "multipart/related");
+}
+
+/* The XML of a request: the body, or of an MTOM request only its root part
+ * (the first), since attachments are binary and not XML. */
+static void request_xml(const struct conn *c, const char **xml, size_t *len)
+{
+    const char *body = c->buf + c->frame.header_len;
+    size_t n = c->frame.body_len;
+    *xml = body;
+    *len = n;
+    if (strcmp(c->frame.content_type, "multipart/related") != 0 || n < 4 || memcmp(body, "--", 2) != 0)
+        return;
+    const char *eol = memmem(body, n, "\r\n", 2);
+    if (!eol || eol - body > 200)
+        return;
+    char delim[208] = "\r\n";
+    memcpy(delim + 2, body, (size_t)(eol - body));
+    size_t dlen = 2 + (size_t)(eol - body);
+    const char *headers_end = memmem(eol, n - (size_t)(eol - body), "\r\n\r\n", 4);
+    if (!headers_end)
+        return;
+    const char *start = headers_end + 4;
+    const char *end = memmem(start, n - (size_t)(start - body), delim, dlen);
+    if (!end)
+        return;
+    *xml = start;
+    *len = (size_t)(end - start);
 }
 
 static void reply_simple(struct worker_io *io, int status, const char *reason, const char *extra)
@@ -988,6 +1018,14 @@ static int body_is_empty(const struct conn *c)
     return p < end && (*p == '\r' || *p == ';');
 }
 
+static int check_request_xml(const struct conn *c, int max_depth)
+{
+    const char *xml;
+    size_t len;
+    request_xml(c, &xml, &len);
+    return xmlguard_check(xml, len, max_depth);
+}
+
 /* The Access log names every operation that changed the configuration. */
 static void log_change(const struct onvif_request *req, const char *operation, int soap_error)
 {
@@ -1043,7 +1081,7 @@ static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
     } else if (strcmp(c->frame.method, "POST") == 0 && c->frame.body_len > 0 && !is_soap_media_type(c->frame.content_type)) {
         reply_simple(&io, 415, "Unsupported Media Type", NULL);
     } else if (strcmp(c->frame.method, "POST") == 0 &&
-               (guard = xmlguard_check(c->buf + c->frame.header_len, c->frame.body_len, srv->cfg->soap_max_xml_depth)) != XMLGUARD_OK) {
+               (guard = check_request_xml(c, srv->cfg->soap_max_xml_depth)) != XMLGUARD_OK) {
         soap->version = 2;
         io.close_requested = 1;
         soap->keep_alive = 0;

@@ -1,10 +1,13 @@
 /* Device service, system part: the device clock (Get/SetSystemDateAndTime,
  * Get/SetNTP) and the device log (GetSystemLog). Thin handlers over devclock
  * and devicelog. */
+#include "opennvt/backup.h"
 #include "opennvt/devclock.h"
 #include "opennvt/devicelog.h"
 #include "opennvt/log.h"
+#include "opennvt/keystore.h"
 #include "opennvt/onvif.h"
+#include "opennvt/secretbox.h"
 #include "soap_values.h"
 #include "soapH.h"
 
@@ -222,4 +225,86 @@ int __tds__GetSystemLog(struct soap *soap, struct _tds__GetSystemLog *req, struc
     free(kept);
     free(run);
     return text && resp->SystemLog ? SOAP_OK : SOAP_EOM;
+}
+
+/* ---- backup and restore ----------------------------------------------------- */
+
+/* The backup passphrase is the keystore passphrase with this alias
+ * (tas:UploadPassphrase): no passphrase, no backup. */
+#define BACKUP_PASSPHRASE_ALIAS "backup"
+#define BACKUP_FILE_NAME "opennvt-backup.bin"
+
+static int backup_passphrase(struct soap *soap, char **out)
+{
+    int rc = keystore_passphrase_by_alias(onvif_request_of(soap)->dev->keystore, BACKUP_PASSPHRASE_ALIAS, out);
+    if (rc == KEYSTORE_OK)
+        return SOAP_OK;
+    return onvif_receiver_fault(soap, "ter:Action", NULL,
+                                rc == KEYSTORE_E_DUPLICATE
+                                    ? "More than one keystore passphrase has the alias 'backup'"
+                                    : "Backups are encrypted: upload a passphrase with the alias 'backup' first (UploadPassphrase)");
+}
+
+int __tds__GetSystemBackup(struct soap *soap, struct _tds__GetSystemBackup *req, struct _tds__GetSystemBackupResponse *resp)
+{
+    (void)req;
+    char *passphrase = NULL;
+    int frc = backup_passphrase(soap, &passphrase);
+    if (frc != SOAP_OK)
+        return frc;
+    const struct onvif_request *r = onvif_request_of(soap);
+    unsigned char *blob = NULL;
+    size_t len = 0;
+    int rc = backup_create(r->dev->cfg->state_dir, passphrase, &blob, &len);
+    secretbox_free(passphrase, strlen(passphrase));
+    if (rc != BACKUP_OK)
+        return rc == BACKUP_E_PASSPHRASE ? onvif_sender_fault(soap, "ter:InvalidArgVal", NULL, backup_strerror(rc))
+                                         : onvif_receiver_fault(soap, "ter:Action", NULL, backup_strerror(rc));
+    struct tt__BackupFile *f = onvif_zalloc(soap, sizeof *f);
+    unsigned char *copy = soap_malloc(soap, len);
+    if (!f || !copy || !(f->Data = onvif_zalloc(soap, sizeof *f->Data))) {
+        free(blob);
+        return SOAP_EOM;
+    }
+    memcpy(copy, blob, len);
+    free(blob);
+    f->Name = BACKUP_FILE_NAME;
+    f->Data->xop__Include.__ptr = copy;
+    f->Data->xop__Include.__size = (int)len;
+    f->Data->xmime__contentType = "application/octet-stream";
+    f->Data->xop__Include.type = "application/octet-stream";
+    f->Data->xop__Include.id = "opennvt-backup";
+    /* tt:AttachmentData is an xop:Include: the backup travels as an MTOM attachment. */
+    soap_set_omode(soap, SOAP_ENC_MTOM);
+    resp->BackupFiles = f;
+    resp->__sizeBackupFiles = 1;
+    log_notice("access", "%s: encrypted backup made by '%s' (%zu bytes)", r->peer, r->principal.user, len);
+    return SOAP_OK;
+}
+
+int __tds__RestoreSystem(struct soap *soap, struct _tds__RestoreSystem *req, struct _tds__RestoreSystemResponse *resp)
+{
+    (void)resp;
+    if (req->__sizeBackupFiles != 1 || !req->BackupFiles[0].Data || !req->BackupFiles[0].Data->xop__Include.__ptr)
+        return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:InvalidBackupFile", "One backup file made by GetSystemBackup is expected");
+    char *passphrase = NULL;
+    int frc = backup_passphrase(soap, &passphrase);
+    if (frc != SOAP_OK)
+        return frc;
+    const struct onvif_request *r = onvif_request_of(soap);
+    const struct _xop__Include *data = &req->BackupFiles[0].Data->xop__Include;
+    const char *why = NULL;
+    int rc = backup_stage_restore(r->dev->cfg->state_dir, data->__ptr, (size_t)data->__size, passphrase, &why);
+    secretbox_free(passphrase, strlen(passphrase));
+    if (rc != BACKUP_OK) {
+        log_warning("access", "%s: restore by '%s' refused: %s", r->peer, r->principal.user, why ? why : backup_strerror(rc));
+        return rc == BACKUP_E_IO || rc == BACKUP_E_NOMEM || rc == BACKUP_E_CRYPTO
+                   ? onvif_receiver_fault(soap, "ter:Action", NULL, backup_strerror(rc))
+                   : onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:InvalidBackupFile", why ? why : backup_strerror(rc));
+    }
+    log_notice("access", "%s: configuration restore by '%s' verified; the services restart with it", r->peer,
+               r->principal.user);
+    if (r->dev->request_restart)
+        r->dev->request_restart(r->dev->restart_arg);
+    return SOAP_OK;
 }

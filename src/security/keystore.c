@@ -661,6 +661,26 @@ static int passphrase_by_id(struct keystore *ks, const char *id, char **out)
     return KEYSTORE_OK;
 }
 
+int keystore_passphrase_by_alias(struct keystore *ks, const char *alias, char **out)
+{
+    if (!ks || !alias || !out)
+        return KEYSTORE_E_INVALID;
+    *out = NULL;
+    char id[KEYSTORE_ID_MAX] = "";
+    int found = 0;
+    pthread_mutex_lock(&ks->lock);
+    for (size_t i = 0; i < ks->state.n_pass; i++) {
+        if (!strcmp(ks->state.pass[i].alias, alias)) {
+            snprintf(id, sizeof id, "%s", ks->state.pass[i].id);
+            found++;
+        }
+    }
+    pthread_mutex_unlock(&ks->lock);
+    if (found != 1)
+        return found ? KEYSTORE_E_DUPLICATE : KEYSTORE_E_NOT_FOUND;
+    return passphrase_by_id(ks, id, out);
+}
+
 /* The passphrase an upload uses: the value when given (it wins), else the
  * stored one, else none. *owned is what to wipe afterwards. */
 static int resolve_passphrase(struct keystore *ks, const char *passphrase_id, const char *passphrase,

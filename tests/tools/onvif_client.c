@@ -170,6 +170,7 @@ int main(int argc, char **argv)
                         "       onvif_client resolve soap.udp://HOST:PORT EPR\n"
                         "       onvif_client device|scopes|discovery-mode|reboot|unsupported URL\n"
                         "       onvif_client tls-versions SECURITY-SERVICE-URL\n"
+                        "       onvif_client backup|restore URL FILE\n"
                         "       onvif_client set-scopes|add-scopes|remove-scopes URL SCOPE...\n"
                         "       onvif_client set-discovery-mode URL Discoverable|NonDiscoverable\n"
                         "       onvif_client users URL | delete-user URL NAME... \n"
@@ -217,6 +218,34 @@ int main(int argc, char **argv)
         rc = device_info(soap, url);
     } else if (!strcmp(cmd, "scopes")) {
         rc = scopes(soap, url);
+    } else if (!strcmp(cmd, "backup") && argc > 3) {
+        /* backup URL FILE: GetSystemBackup, the (MTOM) attachment written to FILE */
+        struct _tds__GetSystemBackup r;
+        struct _tds__GetSystemBackupResponse a;
+        rc = (auth(soap), soap_call___tds__GetSystemBackup)(soap, url, NULL, &r, &a) ? 1 : 0;
+        if (!rc) {
+            FILE *f = a.__sizeBackupFiles == 1 && a.BackupFiles[0].Data ? fopen(argv[3], "wb") : NULL;
+            const struct _xop__Include *x = f ? &a.BackupFiles[0].Data->xop__Include : NULL;
+            if (!f || fwrite(x->__ptr, 1, (size_t)x->__size, f) != (size_t)x->__size || fclose(f) != 0)
+                rc = 1;
+            else
+                printf("backup.name=%s\nbackup.bytes=%d\n", a.BackupFiles[0].Name, x->__size);
+        }
+    } else if (!strcmp(cmd, "restore") && argc > 3) {
+        /* restore URL FILE: RestoreSystem with FILE as the MTOM attachment */
+        FILE *f = fopen(argv[3], "rb");
+        static unsigned char buf[8 * 1024 * 1024];
+        size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+        if (f)
+            fclose(f);
+        struct tt__AttachmentData data = { .xop__Include = { .__ptr = buf, .__size = (int)n, .id = "backup",
+                                                             .type = "application/octet-stream" },
+                                           .xmime__contentType = "application/octet-stream" };
+        struct tt__BackupFile file = { .Name = "opennvt-backup.bin", .Data = &data };
+        struct _tds__RestoreSystem r = { 1, &file };
+        struct _tds__RestoreSystemResponse a;
+        soap_set_omode(soap, SOAP_ENC_MTOM);
+        rc = (auth(soap), soap_call___tds__RestoreSystem)(soap, url, NULL, &r, &a) ? 1 : 0;
     } else if (!strcmp(cmd, "tls-versions")) {
         /* URL: the security service */
         struct _tas__GetEnabledTLSVersions r;
@@ -279,9 +308,9 @@ int main(int argc, char **argv)
         struct _tds__DeleteUsersResponse a;
         rc = (auth(soap), soap_call___tds__DeleteUsers)(soap, url, NULL, &r, &a) ? 1 : 0;
     } else if (!strcmp(cmd, "unsupported")) {
-        struct _tds__GetSystemBackup r;
-        struct _tds__GetSystemBackupResponse a;
-        rc = (auth(soap), soap_call___tds__GetSystemBackup)(soap, url, NULL, &r, &a) ? 1 : 0;
+        struct _tds__GetSystemUris r;
+        struct _tds__GetSystemUrisResponse a;
+        rc = (auth(soap), soap_call___tds__GetSystemUris)(soap, url, NULL, &r, &a) ? 1 : 0;
     } else {
         fprintf(stderr, "onvif_client: unknown command %s\n", cmd);
         return 2;

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Encrypted backup and restore: GetSystemBackup refused without a backup
+# passphrase, made (MTOM) with one; a tampered backup or a wrong passphrase
+# refused with nothing changed; then a hard factory reset, the backup
+# restored, and the device equal to before: users log in with their old
+# passwords, keys and certificates identical by fingerprint, the same device
+# CA. The gSOAP client does the backup and the restore.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/keystore_lib.sh"
+start_daemon
+sec_url
+BK_PASS='Backup-Passphrase-77'
+OP_PASS='Operator-Pass-42x'
+B=$WORK/backup.bin
+starts() { grep -c 'opennvtd .* started' "$WORK/daemon.log"; }
+wait_restart() {
+    for _ in $(seq 100); do [ "$(starts)" != "$1" ] && break; sleep 0.1; done
+    for _ in $(seq 50); do
+        [ "$(SOAP_AUTH=none soap '<tds:GetSystemDateAndTime/>' "$WORK/t.xml" || true)" = 200 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# fingerprint: keys (id, alias, type) and the certificates' DER hashes, and the device CA
+fingerprint() {
+    sec '<tas:GetAllKeys/>' "$WORK/fk.xml" >/dev/null
+    { xpath "$WORK/fk.xml" '//*[local-name()="KeyAttribute"]/*[local-name()="KeyID" or local-name()="Alias"]/text()' || true; } | sort | tr '\n' ' '
+    sec '<tas:GetAllCertificates/>' "$WORK/fc.xml" >/dev/null
+    { xpath "$WORK/fc.xml" '//*[local-name()="CertificateContent"]/text()' || true; } | tr -d ' \n' | sha256sum | cut -c1-16
+    curl -sS --max-time 10 "http://127.0.0.1:$HTTP_PORT/certs/device-ca.pem" | sha256sum | cut -c1-16
+}
+
+out=$("$ONVIF_CLIENT" backup "$URL" "$B" 2>&1 || true)
+check "GetSystemBackup without a backup passphrase is refused" not grep -q '^backup.bytes=' <<< "$out"
+code=$(sec "<tas:UploadPassphrase><tas:Passphrase>$BK_PASS</tas:Passphrase><tas:PassphraseAlias>backup</tas:PassphraseAlias></tas:UploadPassphrase>")
+expect "$code" 200 "UploadPassphrase alias 'backup' → 200"
+code=$(dsoap "<tds:CreateUsers><tds:User><tt:Username>operator1</tt:Username><tt:Password>$OP_PASS</tt:Password><tt:UserLevel>Operator</tt:UserLevel></tds:User></tds:CreateUsers>")
+expect "$code" 200 "CreateUsers operator1"
+KEY=$(create_ec secp256r1 camera-key)
+wait_key "$KEY" >/dev/null
+code=$(self_signed "$KEY" camera.test "$SHA256_ECDSA")
+expect "$code" 200 "a self-signed certificate for $KEY"
+FP_BEFORE=$(fingerprint)
+
+out=$("$ONVIF_CLIENT" backup "$URL" "$B" 2>&1 || true)
+check "gSOAP client: GetSystemBackup (MTOM) → a backup file" grep -q '^backup.bytes=' <<< "$out"
+check "  ... it is encrypted: no user name, alias or PEM in clear" \
+    not grep -aq -e operator1 -e camera-key -e 'BEGIN' -e '<users' "$B"
+curl -sS --max-time 20 --digest -u "$ADMIN_USER:$ADMIN_PASS" -X POST -H 'Content-Type: application/soap+xml' \
+    --data-binary '<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><s:Body><tds:GetSystemBackup/></s:Body></s:Envelope>' \
+    "$URL" -o "$WORK/mtom.bin" -D "$WORK/mtom.h"
+# the root part: from the XML declaration to the end of the envelope
+LC_ALL=C sed -n '/^<?xml/,/<\/SOAP-ENV:Envelope>/p' "$WORK/mtom.bin" | LC_ALL=C sed 's|</SOAP-ENV:Envelope>.*|</SOAP-ENV:Envelope>|' > "$R" || true
+check "the MTOM response's envelope is schema-valid" valid "$R"
+check "  ... multipart/related with application/xop+xml" grep -qi 'multipart/related.*application/xop+xml' "$WORK/mtom.h"
+
+# tampered and wrong-passphrase restores change nothing
+cp "$B" "$WORK/tampered.bin"
+printf '\x55' | dd of="$WORK/tampered.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
+out=$("$ONVIF_CLIENT" restore "$URL" "$WORK/tampered.bin" 2>&1 || true)
+check "a tampered backup is refused with ter:InvalidBackupFile" grep -q 'fault.subcode2=ter:InvalidBackupFile' <<< "$out"
+head -c 30 "$B" > "$WORK/short.bin"
+out=$("$ONVIF_CLIENT" restore "$URL" "$WORK/short.bin" 2>&1 || true)
+check "a truncated backup is refused with ter:InvalidBackupFile" grep -q 'fault.subcode2=ter:InvalidBackupFile' <<< "$out"
+check "  ... nothing staged" [ ! -e "$STATE/restore.ready" ] && [ ! -e "$STATE/restore.staging" ]
+check "  ... refusals in the Access log" grep -q 'restore by .* refused' "$WORK/daemon.log"
+check "  ... and the device unchanged" [ "$(fingerprint)" = "$FP_BEFORE" ]
+
+# hard reset, then restore
+n=$(starts)
+code=$(dsoap '<tds:SetSystemFactoryDefault><tds:FactoryDefault>Hard</tds:FactoryDefault></tds:SetSystemFactoryDefault>')
+expect "$code" 200 "SetSystemFactoryDefault Hard"
+check "services back" wait_restart "$n"
+NEW_ADMIN_PASS='Other-Admin-Pass-9q'
+code=$(SOAP_AUTH=none dsoap "<tds:CreateUsers><tds:User><tt:Username>newadmin</tt:Username><tt:Password>$NEW_ADMIN_PASS</tt:Password><tt:UserLevel>Administrator</tt:UserLevel></tds:User></tds:CreateUsers>")
+expect "$code" 200 "a new Administrator after the reset"
+out=$(ONVIF_USER=newadmin ONVIF_PASSWORD=$NEW_ADMIN_PASS "$ONVIF_CLIENT" restore "$URL" "$B" 2>&1 || true)
+check "restore without the backup passphrase on the device is refused" grep -q '^error=' <<< "$out"
+code=$(SEC_CRED="newadmin:$NEW_ADMIN_PASS" sec "<tas:UploadPassphrase><tas:Passphrase>Not-The-Right-One-1</tas:Passphrase><tas:PassphraseAlias>backup</tas:PassphraseAlias></tas:UploadPassphrase>")
+expect "$code" 200 "a wrong backup passphrase uploaded"
+WRONG=$(val PassphraseID)
+out=$(ONVIF_USER=newadmin ONVIF_PASSWORD=$NEW_ADMIN_PASS "$ONVIF_CLIENT" restore "$URL" "$B" 2>&1 || true)
+check "restore with the wrong passphrase → ter:InvalidBackupFile" grep -q 'fault.subcode2=ter:InvalidBackupFile' <<< "$out"
+code=$(SEC_CRED="newadmin:$NEW_ADMIN_PASS" sec "<tas:DeletePassphrase><tas:PassphraseID>$WRONG</tas:PassphraseID></tas:DeletePassphrase>")
+code=$(SEC_CRED="newadmin:$NEW_ADMIN_PASS" sec "<tas:UploadPassphrase><tas:Passphrase>$BK_PASS</tas:Passphrase><tas:PassphraseAlias>backup</tas:PassphraseAlias></tas:UploadPassphrase>")
+expect "$code" 200 "the right backup passphrase uploaded"
+n=$(starts)
+out=$(ONVIF_USER=newadmin ONVIF_PASSWORD=$NEW_ADMIN_PASS "$ONVIF_CLIENT" restore "$URL" "$B" 2>&1); rc=$?
+check "gSOAP client: RestoreSystem (MTOM) → 0 ($out)" [ "$rc" = 0 ]
+check "services restart with the restored configuration" wait_restart "$n"
+code=$(dsoap '<tds:GetUsers/>')
+check "the old Administrator logs in with the old password ($code)" [ "$code" = 200 ]
+check "  ... operator1 is back and the reset-time user is gone" grep -q '>operator1<' "$R" && not grep -q '>newadmin<' "$R"
+code=$(SOAP_CRED="operator1:$OP_PASS" soap '<tds:GetDeviceInformation/>')
+check "operator1 logs in with its password ($code)" [ "$code" = 200 ]
+check "keys, certificates and the device CA identical by fingerprint" [ "$(fingerprint)" = "$FP_BEFORE" ]
+check "no staging left" [ ! -e "$STATE/restore.ready" ] && [ ! -e "$STATE/restore.staging" ]
+check "no secret in the log" not grep -q -e "$BK_PASS" -e "$OP_PASS" -e "$ADMIN_PASS" "$WORK/daemon.log"
+all_responses_valid
+stop_daemon
+check "daemon exits 0 ($DAEMON_RC)" [ "$DAEMON_RC" = 0 ]
+finish
