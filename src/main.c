@@ -320,7 +320,10 @@ static void devicelog_sink(void *arg, enum log_level level, const char *area, co
     if (level > LOG_LVL_INFO)
         return;   /* debug lines are for the console only */
     devicelog_add(d, DEVICELOG_SYSTEM, level, area, line);
-    if (!strcmp(area, "access") || !strcmp(area, "auth"))
+    /* The Access log: logins and changes ("access"), and the authentication
+     * failure warnings; single refusals stay in the System log, so a client
+     * cannot flush the Access log by failing fast. */
+    if (!strcmp(area, "access") || (!strcmp(area, "auth") && level <= LOG_LVL_WARNING))
         devicelog_add(d, DEVICELOG_ACCESS, level, area, line);
 }
 
@@ -345,6 +348,13 @@ static int open_clock_and_log(struct services *s)
         .syslog_server = cfg->syslog_server,
     };
     rc = devicelog_open(&s->devicelog, dir, &ls);
+    if (rc == DEVICELOG_E_INVALID && ls.syslog_server && ls.syslog_server[0]) {
+        /* An optional forwarder (DNS not up yet, a typo) must not keep the device down. */
+        ls.syslog_server = NULL;
+        rc = devicelog_open(&s->devicelog, dir, &ls);
+        if (rc == DEVICELOG_OK)
+            log_warning("system", "log/syslog-server '%s' is not usable: the device log is not forwarded", cfg->syslog_server);
+    }
     if (rc != DEVICELOG_OK) {
         log_crit("system", "device log in %s: %s", dir, devicelog_strerror(rc));
         return -1;
@@ -367,6 +377,9 @@ static void close_clock_and_log(struct services *s)
         pthread_join(s->ntp_thread, NULL);
         s->ntp_running = 0;
     }
+    pthread_mutex_destroy(&s->ntp_lock);
+    pthread_cond_destroy(&s->ntp_cond);
+    s->ntp_stop = 0;
     log_set_sink(NULL, NULL);
     devicelog_set_global(NULL);
     devicelog_close(s->devicelog);
@@ -377,10 +390,14 @@ static void close_clock_and_log(struct services *s)
     s->clock = NULL;
 }
 
+/* Recorded first, so that the reset happens even if the daemon stops
+ * before the restart (factoryreset_resume at the next start). */
 static void request_factory_reset(void *arg, int hard)
 {
     struct services *s = arg;
-    s->pending_reset = 1 + (hard ? FACTORYRESET_HARD : FACTORYRESET_SOFT);
+    if (factoryreset_request(s->cfg.state_dir, hard ? FACTORYRESET_HARD : FACTORYRESET_SOFT) != 0)
+        log_err("system", "the factory reset could not be recorded; it runs at the restart only");
+    s->pending_reset = 1;
     kill(getpid(), SIGUSR1);
 }
 
@@ -782,6 +799,12 @@ int main(int argc, char **argv)
     int stale = atomicfile_remove_stale_temps(s.cfg.state_dir);
     if (stale > 0)
         log_notice("system", "removed %d temporary file(s) left by an interrupted write", stale);
+    /* A factory reset recorded but not (fully) carried out goes first. */
+    int resumed = factoryreset_resume(s.cfg.state_dir);
+    if (resumed < 0) {
+        log_crit("system", "a recorded factory reset could not be completed: %s", strerror(-resumed));
+        return EXIT_RUNTIME;
+    }
     if (open_clock_and_log(&s) != 0)
         return EXIT_RUNTIME;
     if (start_services(&s) != 0) {
@@ -833,11 +856,17 @@ int main(int argc, char **argv)
         stop_services(&s);
         s.cfg = next;
         if (s.pending_reset) {
-            /* Everything that held the state is closed now. */
-            enum factoryreset_kind kind = (enum factoryreset_kind)(s.pending_reset - 1);
+            /* Everything that held the state is closed now, the clock and
+             * the log too (a hard reset resets the clock settings). */
             s.pending_reset = 0;
-            if (factoryreset_wipe(s.cfg.state_dir, kind) < 0)
-                log_crit("system", "factory reset failed; starting with what is left");
+            close_clock_and_log(&s);
+            int rc = factoryreset_resume(s.cfg.state_dir);
+            if (open_clock_and_log(&s) != 0) {
+                exit_code = EXIT_RUNTIME;
+                break;
+            }
+            if (rc < 0)
+                log_crit("system", "factory reset failed (%s); it is retried at the next start", strerror(-rc));
         }
         if (start_services(&s) != 0) {
             exit_code = EXIT_RUNTIME;

@@ -18,6 +18,17 @@ enum factoryreset_kind { FACTORYRESET_SOFT, FACTORYRESET_HARD };
  * first). */
 int factoryreset_wipe(const char *state_dir, enum factoryreset_kind kind);
 
+/* A reset answered over the network must happen even if the daemon stops
+ * before it runs: the request is recorded (state_dir/reset.pending, the
+ * stronger kind when one is already pending), and factoryreset_resume,
+ * called at every start before anything opens the state, carries it out;
+ * the record goes last, so a reset interrupted by a crash is completed at
+ * the next start. */
+int factoryreset_request(const char *state_dir, enum factoryreset_kind kind);
+/* Returns 1 when a recorded reset was carried out, 0 when none was pending,
+ * or -errno. */
+int factoryreset_resume(const char *state_dir);
+
 /* "soft" / "hard" -> kind; -1 when unknown. */
 int factoryreset_kind_from_name(const char *name);
 

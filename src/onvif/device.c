@@ -381,3 +381,40 @@ int __tds__GetNetworkInterfaces(struct soap *soap, struct _tds__GetNetworkInterf
     }
     return SOAP_OK;
 }
+
+/* Zero configuration (IPv4 link-local, 169.254/16) is the host's business:
+ * the daemon reports what the host does on the first non-loopback interface
+ * and does not claim to control it (capabilities: ZeroConfiguration false). */
+int __tds__GetZeroConfiguration(struct soap *soap, struct _tds__GetZeroConfiguration *req,
+                                struct _tds__GetZeroConfigurationResponse *resp)
+{
+    (void)req;
+    struct netif list[NETIF_MAX];
+    int n = netif_list(list, NETIF_MAX);
+    const struct netif *nif = NULL;
+    for (int i = 0; i < n && !nif; i++)
+        if (!list[i].loopback)
+            nif = &list[i];
+    if (!nif)
+        return onvif_receiver_fault(soap, "ter:Action", NULL, "No network interface besides loopback");
+    struct tt__NetworkZeroConfiguration *z = NEW(soap, struct tt__NetworkZeroConfiguration);
+    if (!z)
+        return SOAP_EOM;
+    z->InterfaceToken = soap_strdup(soap, nif->name);
+    z->Addresses = soap_malloc(soap, (nif->n_v4 ? nif->n_v4 : 1) * sizeof *z->Addresses);
+    for (size_t k = 0; z->Addresses && k < nif->n_v4; k++)
+        if (!strncmp(nif->v4[k].addr, "169.254.", 8))
+            z->Addresses[z->__sizeAddresses++] = soap_strdup(soap, nif->v4[k].addr);
+    z->Enabled = z->__sizeAddresses ? xsd__boolean__true_ : xsd__boolean__false_;
+    resp->ZeroConfiguration = z;
+    return SOAP_OK;
+}
+
+int __tds__SetZeroConfiguration(struct soap *soap, struct _tds__SetZeroConfiguration *req,
+                                struct _tds__SetZeroConfigurationResponse *resp)
+{
+    (void)req;
+    (void)resp;
+    return onvif_receiver_fault(soap, "ter:ActionNotSupported", NULL,
+                                "The host manages IPv4 link-local addressing; this device reports it only");
+}

@@ -85,8 +85,11 @@ int __tds__SetSystemDateAndTime(struct soap *soap, struct _tds__SetSystemDateAnd
     const struct tm *set_utc = NULL;
     if (!ntp) {
         const struct tt__DateTime *dt = req->UTCDateTime;
-        if (!dt || !dt->Date || !dt->Time)
-            return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:InvalidDateTime", "Manual needs UTCDateTime");
+        if (dt && (!dt->Date || !dt->Time))
+            return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:InvalidDateTime", "UTCDateTime needs Date and Time");
+    }
+    if (!ntp && req->UTCDateTime) {
+        const struct tt__DateTime *dt = req->UTCDateTime;
         memset(&utc, 0, sizeof utc);
         utc.tm_year = dt->Date->Year - 1900;
         utc.tm_mon = dt->Date->Month - 1;

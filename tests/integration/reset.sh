@@ -53,6 +53,8 @@ check "the network settings stayed: $EXTRA_SCOPE" grep -q "$EXTRA_SCOPE" "$R"
 check "the identity stayed" [ "$(soap '<tds:GetEndpointReference/>' >/dev/null; val GUID)" = "$UUID" ]
 
 # ---- hard ----
+code=$(dsoap '<tds:SetSystemDateAndTime><tds:DateTimeType>Manual</tds:DateTimeType><tds:DaylightSavings>true</tds:DaylightSavings><tds:TimeZone><tt:TZ>CET-1CEST,M3.5.0,M10.5.0/3</tt:TZ></tds:TimeZone></tds:SetSystemDateAndTime>')
+expect "$code" 200 "a time zone set before the hard reset (Manual without UTCDateTime keeps the clock)"
 n=$(starts)
 code=$(dsoap '<tds:SetSystemFactoryDefault><tds:FactoryDefault>Hard</tds:FactoryDefault></tds:SetSystemFactoryDefault>')
 expect "$code" 200 "SetSystemFactoryDefault Hard → 200"
@@ -61,6 +63,8 @@ code=$(SOAP_AUTH=none dsoap "<tds:CreateUsers><tds:User><tt:Username>$ADMIN_USER
 expect "$code" 200 "first-user state again"
 code=$(dsoap '<tds:GetScopes/>')
 check "the network settings went too (no $EXTRA_SCOPE)" not grep -q "$EXTRA_SCOPE" "$R"
+code=$(dsoap '<tds:GetSystemDateAndTime/>')
+check "  ... and the clock settings (UTC0 again: $(val TZ))" [ "$(val TZ)" = UTC0 ]
 check "the identity stayed" [ "$(soap '<tds:GetEndpointReference/>' >/dev/null; val GUID)" = "$UUID" ]
 code=$(dsoap '<tds:GetSystemLog><tds:LogType>Access</tds:LogType></tds:GetSystemLog>')
 check "the Access log survived and names both resets" \

@@ -121,6 +121,28 @@ static void test_secrets_overwritten_before_removal(void **state)
     unlink(authn_link);
 }
 
+/* A recorded request survives until carried out; the stronger kind wins;
+ * staged restores go with the reset. */
+static void test_request_and_resume(void **state)
+{
+    struct temp_dir *dir = *state;
+    char path[PATH_MAX];
+    mkdir(path_in(path, dir->path, "restore.ready"), 0700);
+    put(dir->path, "restore.ready/users.xml", "old users\n");
+    assert_int_equal(factoryreset_resume(dir->path), 0);   /* nothing pending */
+    assert_true(exists(dir->path, "users.xml"));
+    assert_int_equal(factoryreset_request(dir->path, FACTORYRESET_HARD), 0);
+    assert_int_equal(factoryreset_request(dir->path, FACTORYRESET_SOFT), 0);
+    assert_true(exists(dir->path, "reset.pending"));
+    assert_int_equal(factoryreset_resume(dir->path), 1);
+    assert_false(exists(dir->path, "netcfg.xml"));           /* hard, not soft */
+    assert_false(exists(dir->path, "users.xml"));
+    assert_false(exists(dir->path, "restore.ready"));
+    assert_false(exists(dir->path, "reset.pending"));
+    assert_true(exists(dir->path, "device-uuid"));
+    assert_int_equal(factoryreset_resume(dir->path), 0);
+}
+
 static void test_arguments(void **state)
 {
     (void)state;
@@ -138,6 +160,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_soft_keeps_network_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hard_keeps_identity_and_log_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_overwritten_before_removal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_and_resume, setup, teardown),
         cmocka_unit_test(test_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
