@@ -211,20 +211,51 @@ static void percent_encode(const char *in, char *out, size_t outlen)
     out[k] = '\0';
 }
 
+/* Every network-facing service and its state, one "name=value" per line:
+ * the bound ports (http, https, discovery; a service that is off has no
+ * line) and the services that listen on nothing (rtsp, multicast streaming,
+ * syslog forwarding, the NTP client), so that an administrator can check
+ * that nothing unused is reachable. */
+static int services_view(const struct services *s, char *buf, size_t len)
+{
+    int n = 0;
+    struct soapserver *soap = s->soap;
+    if (soap && soapserver_port(soap) > 0)
+        n += snprintf(buf + n, len - (size_t)n, "http=%d\n", soapserver_port(soap));
+    if (soap && soapserver_https_port(soap) > 0)
+        n += snprintf(buf + n, len - (size_t)n, "https=%d\n", soapserver_https_port(soap));
+    if (s->discovery)
+        n += snprintf(buf + n, len - (size_t)n, "discovery=%d\n", discovery_port(s->discovery));
+    struct devclock_config cc = { 0 };
+    if (s->clock)
+        devclock_get(s->clock, &cc);
+    n += snprintf(buf + n, len - (size_t)n, "rtsp=off\nmulticast=off\nsyslog=%s\nntp=%s\n",
+                  s->cfg.syslog_server[0] ? s->cfg.syslog_server : "off",
+                  cc.type == DEVCLOCK_NTP ? "client" : "off");
+    return n > 0 && (size_t)n < len ? n : -1;
+}
+
 static int write_ports_file(const char *path, const struct services *s)
 {
-    char buf[128];
-    int n = 0;
-    if (soapserver_port(s->soap) > 0)
-        n += snprintf(buf + n, sizeof buf - (size_t)n, "http=%d\n", soapserver_port(s->soap));
-    if (soapserver_https_port(s->soap) > 0)
-        n += snprintf(buf + n, sizeof buf - (size_t)n, "https=%d\n", soapserver_https_port(s->soap));
-    if (s->discovery)
-        n += snprintf(buf + n, sizeof buf - (size_t)n, "discovery=%d\n", discovery_port(s->discovery));
+    char buf[512];
+    int n = services_view(s, buf, sizeof buf);
+    if (n < 0)
+        return -1;
     int rc = atomicfile_write(path, buf, (size_t)n, 0644);
     if (rc != 0)
         log_err("system", "cannot write ports file %s: %s", path, strerror(-rc));
     return rc;
+}
+
+static void log_services(const struct services *s)
+{
+    char buf[512];
+    if (services_view(s, buf, sizeof buf) < 0)
+        return;
+    for (char *p = buf; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    log_notice("system", "network services: %s", buf);
 }
 
 static void on_netcfg_change(void *arg)
@@ -242,6 +273,7 @@ static void on_ports_changed(void *arg)
         return;
     if (s->ports_file)
         write_ports_file(s->ports_file, s);
+    log_services(s);
     int http = soapserver_port(soap);
     discovery_set_service_port(__atomic_load_n(&s->discovery, __ATOMIC_ACQUIRE), http ? http : soapserver_https_port(soap),
                                http == 0);
@@ -600,6 +632,7 @@ static int start_services(struct services *s)
         discovery_set_service_port(s->discovery, soapserver_https_port(s->soap), 1);
     netcfg_set_change_hook(s->netcfg, on_netcfg_change, s);
     log_notice("system", "opennvtd %s started, device urn:uuid:%s, state in %s", OPENNVT_VERSION, s->dev.uuid, cfg->state_dir);
+    log_services(s);
     return 0;
 }
 
