@@ -55,6 +55,7 @@ struct opennvt_config {
     int usernametoken_window_s;
     char factory_dir[PATH_MAX];      /* read-only factory identity */
     char device_ca_key[16];          /* EC-P256, EC-P384, RSA-3072 */
+    char firmware_trust[PATH_MAX];   /* PEM CA certificates that may sign firmware packages */
     int confirm_window_s;            /* network/TLS changes roll back unless confirmed in time; 0 = never */
     int cert_expiry_warning_days;
 };

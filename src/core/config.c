@@ -79,6 +79,8 @@ static const struct setting settings[] = {
     STR_SETTING("security/factory-dir", factory_dir,
                 "read-only factory identity (identity.key, identity.crt, chain.pem), kept across factory resets"),
     CHOICE_SETTING("security/device-ca-key", device_ca_key, "EC-P256 EC-P384 RSA-3072", "built-in device CA key type"),
+    STR_SETTING("security/firmware-trust", firmware_trust,
+                "PEM file of the CA certificates whose signatures firmware packages must carry; missing = every package refused"),
     INT_SETTING("security/confirm-window-s", confirm_window_s, 0, 3600,
                 "a change of ports, protocols or TLS settings is rolled back unless an administrator makes a request over the new settings within this time; 0 = no rollback"),
     INT_SETTING("security/cert-expiry-warning-days", cert_expiry_warning_days, 1, 365,
@@ -139,6 +141,7 @@ void config_defaults(struct opennvt_config *cfg)
     cfg->usernametoken_window_s = 300;
     snprintf(cfg->factory_dir, sizeof cfg->factory_dir, "/etc/opennvt/factory");
     snprintf(cfg->device_ca_key, sizeof cfg->device_ca_key, "EC-P256");
+    snprintf(cfg->firmware_trust, sizeof cfg->firmware_trust, "/etc/opennvt/firmware-ca.pem");
 }
 
 static const struct setting *find_setting(const char *path)

@@ -164,7 +164,7 @@ int __tds__GetCapabilities(struct soap *soap, struct _tds__GetCapabilities *req,
     d->System->RemoteDiscovery = *dc->System->RemoteDiscovery;
     d->System->SystemBackup = *dc->System->SystemBackup;
     d->System->SystemLogging = *dc->System->SystemLogging;
-    d->System->FirmwareUpgrade = xsd__boolean__false_;
+    d->System->FirmwareUpgrade = xsd__boolean__true_;   /* UpgradeSystemFirmware: signed packages only */
     d->System->__sizeSupportedVersions = 1;
     d->System->SupportedVersions = NEW(soap, struct tt__OnvifVersion);
     d->System->SupportedVersions->Major = ONVIF_VERSION_MAJOR;

@@ -4,6 +4,7 @@
 #include "opennvt/backup.h"
 #include "opennvt/devclock.h"
 #include "opennvt/devicelog.h"
+#include "opennvt/firmware.h"
 #include "opennvt/log.h"
 #include "opennvt/keystore.h"
 #include "opennvt/onvif.h"
@@ -309,5 +310,32 @@ int __tds__RestoreSystem(struct soap *soap, struct _tds__RestoreSystem *req, str
                r->principal.user);
     if (r->dev->request_restart)
         r->dev->request_restart(r->dev->restart_arg);
+    return SOAP_OK;
+}
+
+/* ---- firmware ------------------------------------------------------------------ */
+
+int __tds__UpgradeSystemFirmware(struct soap *soap, struct _tds__UpgradeSystemFirmware *req,
+                                 struct _tds__UpgradeSystemFirmwareResponse *resp)
+{
+    const struct onvif_request *r = onvif_request_of(soap);
+    if (!req->Firmware || !req->Firmware->xop__Include.__ptr || req->Firmware->xop__Include.__size <= 0)
+        return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:InvalidFirmware", "No firmware package attached");
+    char version[FIRMWARE_VERSION_MAX] = "";
+    const char *why = NULL;
+    int rc = firmware_verify_and_stage(r->dev->cfg->state_dir, r->dev->cfg->firmware_trust, req->Firmware->xop__Include.__ptr,
+                                       (size_t)req->Firmware->xop__Include.__size, version, &why);
+    if (rc != FIRMWARE_OK) {
+        log_warning("access", "%s: firmware package from '%s' refused: %s", r->peer, r->principal.user,
+                    why ? why : firmware_strerror(rc));
+        return rc == FIRMWARE_E_IO ? onvif_receiver_fault(soap, "ter:Action", NULL, firmware_strerror(rc))
+                                   : onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:InvalidFirmware",
+                                                        why ? why : firmware_strerror(rc));
+    }
+    log_notice("access", "%s: firmware %s verified and staged by '%s'", r->peer, version, r->principal.user);
+    char msg[128];
+    snprintf(msg, sizeof msg, "Firmware %s verified and staged; the service manager installs it at the next restart",
+             version);
+    resp->Message = soap_strdup(soap, msg);
     return SOAP_OK;
 }

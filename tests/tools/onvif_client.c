@@ -246,6 +246,22 @@ int main(int argc, char **argv)
         struct _tds__RestoreSystemResponse a;
         soap_set_omode(soap, SOAP_ENC_MTOM);
         rc = (auth(soap), soap_call___tds__RestoreSystem)(soap, url, NULL, &r, &a) ? 1 : 0;
+    } else if (!strcmp(cmd, "upgrade") && argc > 3) {
+        /* upgrade URL FILE: UpgradeSystemFirmware with FILE as the MTOM attachment */
+        FILE *f = fopen(argv[3], "rb");
+        static unsigned char fw[8 * 1024 * 1024];
+        size_t n = f ? fread(fw, 1, sizeof fw, f) : 0;
+        if (f)
+            fclose(f);
+        struct tt__AttachmentData data = { .xop__Include = { .__ptr = fw, .__size = (int)n, .id = "firmware",
+                                                             .type = "application/octet-stream" },
+                                           .xmime__contentType = "application/octet-stream" };
+        struct _tds__UpgradeSystemFirmware r = { &data };
+        struct _tds__UpgradeSystemFirmwareResponse a;
+        soap_set_omode(soap, SOAP_ENC_MTOM);
+        rc = (auth(soap), soap_call___tds__UpgradeSystemFirmware)(soap, url, NULL, &r, &a) ? 1 : 0;
+        if (!rc)
+            printf("message=%s\n", a.Message ? a.Message : "");
     } else if (!strcmp(cmd, "tls-versions")) {
         /* URL: the security service */
         struct _tas__GetEnabledTLSVersions r;
