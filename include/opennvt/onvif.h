@@ -77,6 +77,14 @@ int onvif_fault_action_not_supported(struct soap *soap);
 int onvif_tlspolicy_fault(struct soap *soap, int err, const char *not_found, const char *not_assigned);
 /* SetClientAuthenticationRequired, shared with SetClientCertificateMode. */
 int onvif_set_client_auth(struct soap *soap, int required);
+/* Files the device serves over HTTP GET (GetSystemUris): the operation whose
+ * access class guards a path (NULL: not such a path), and its content
+ * (malloc'd) with an HTTP status: 200, 404, 409 (e.g. no backup passphrase)
+ * or 500. */
+const char *onvif_http_resource_operation(const char *path);
+int onvif_http_resource(struct onvif_device *dev, const char *path, unsigned char **body, size_t *len,
+                        const char **content_type);
+
 /* Turns a gSOAP parse/dispatch error into the matching ONVIF fault. */
 int onvif_fault_from_soap_error(struct soap *soap);
 

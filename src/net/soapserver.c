@@ -858,6 +858,20 @@ static int fget_resource(struct soap *soap)
 {
     const struct onvif_request *req = onvif_request_of(soap);
     int pem = !strcmp(soap->path, "/certs/device-ca.pem"), der = !strcmp(soap->path, "/certs/device-ca.der");
+    if (req && !pem && !der) {
+        /* The gate already let this request in (see serve_one). */
+        unsigned char *body = NULL;
+        size_t blen = 0;
+        const char *type = NULL;
+        int status = onvif_http_resource(req->dev, soap->path, &body, &blen, &type);
+        if (status != 200)
+            return soap_send_empty_response(soap, status);
+        soap->http_content = type;
+        int rc = soap_response(soap, SOAP_FILE) || soap_send_raw(soap, (const char *)body, blen) || soap_end_send(soap);
+        OPENSSL_cleanse(body, blen);
+        free(body);
+        return rc ? soap->error : SOAP_OK;
+    }
     if (!req || !req->dev->deviceca || (!pem && !der))
         return soap_send_empty_response(soap, 404);
     unsigned char *data = NULL;
@@ -931,6 +945,9 @@ static int username_token_of(struct soap *soap, struct gate_username_token *t)
 
 /* Runs the gate. Returns SOAP_OK to dispatch, SOAP_FAULT with the fault set,
  * or SOAP_STOP when the response (a 401) has been written. */
+static int decide(struct soapserver *srv, struct soap *soap, struct conn *c, struct onvif_request *req,
+                  struct worker_io *io, const char *operation);
+
 static int admit(struct soapserver *srv, struct soap *soap, struct conn *c, struct onvif_request *req,
                  struct worker_io *io, char *operation, size_t operation_len)
 {
@@ -941,6 +958,15 @@ static int admit(struct soapserver *srv, struct soap *soap, struct conn *c, stru
         return soap->error != SOAP_OK ? soap->error : SOAP_NO_TAG;
     if (operation_of(soap, operation, operation_len) != 0)
         return onvif_sender_fault(soap, "ter:UnknownAction", NULL, "The request names an operation this device does not know");
+    return decide(srv, soap, c, req, io, operation);
+}
+
+/* The gate for one request that is (or stands for) operation. Returns
+ * SOAP_OK to go on, SOAP_FAULT with the fault set, or SOAP_STOP when the
+ * response (401, 403) has been written. */
+static int decide(struct soapserver *srv, struct soap *soap, struct conn *c, struct onvif_request *req,
+                  struct worker_io *io, const char *operation)
+{
     char authorization[4096];
     const char *authz = NULL;
     if (c->frame.authorization_len) {
@@ -1097,9 +1123,16 @@ static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
     } else {
         soap->error = SOAP_OK;
         int is_post = strcmp(c->frame.method, "POST") == 0;
+        const char *resource_operation = is_post ? NULL : onvif_http_resource_operation(c->frame.path);
         unsigned long policy_before = srv->dev->tlspolicy ? tlspolicy_generation(srv->dev->tlspolicy) : 0;
         char operation[128] = "";
-        if (soap_begin_serve(soap) != SOAP_OK ||
+        int gate_rc = resource_operation ? decide(srv, soap, c, &req, &io, resource_operation) : SOAP_OK;
+        if (gate_rc == SOAP_FAULT) {
+            /* A file, not a SOAP call: a plain refusal. */
+            reply_simple(&io, 403, "Forbidden", NULL);
+            soap->error = SOAP_STOP;
+        }
+        if (gate_rc != SOAP_OK || soap_begin_serve(soap) != SOAP_OK ||
             (is_post && admit(srv, soap, c, &req, &io, operation, sizeof operation) != SOAP_OK) ||
             soap_serve_request(soap) != SOAP_OK) {
             log_debug("soap", "%s: request failed with gSOAP error %d", c->peer_text, soap->error);

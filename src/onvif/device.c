@@ -62,8 +62,8 @@ static struct tds__DeviceServiceCapabilities *device_capabilities(struct soap *s
     c->System->SystemBackup = onvif_bool(soap, 1);
     c->System->SystemLogging = onvif_bool(soap, 1);
     c->System->HttpFirmwareUpgrade = onvif_bool(soap, 0);
-    c->System->HttpSystemBackup = onvif_bool(soap, 0);
-    c->System->HttpSystemLogging = onvif_bool(soap, 0);
+    c->System->HttpSystemBackup = onvif_bool(soap, 1);
+    c->System->HttpSystemLogging = onvif_bool(soap, 1);
     c->System->HttpSupportInformation = onvif_bool(soap, 0);
     c->System->StorageConfiguration = onvif_bool(soap, 0);
     c->System->NetworkConfigNotSupported = onvif_bool(soap, 1);

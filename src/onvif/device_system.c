@@ -197,38 +197,53 @@ int __tds__SetNTP(struct soap *soap, struct _tds__SetNTP *req, struct _tds__SetN
 }
 
 /* The persistent log (across restarts) and then this run's volatile one,
- * each under a heading line. */
+ * each under a heading line; malloc'd. 0, or -1 (unreadable), or 1 (empty). */
+static int system_log_text(struct devicelog *d, enum devicelog_kind kind, char **out, size_t *out_len)
+{
+    char *kept = NULL, *run = NULL;
+    size_t kept_len = 0, run_len = 0;
+    unsigned long dropped = 0;
+    *out = NULL;
+    if (!d || devicelog_read_persistent(d, kind, SYSTEM_LOG_MAX_BYTES, &kept, &kept_len) != DEVICELOG_OK) {
+        return -1;
+    }
+    if (devicelog_read_volatile(d, kind, SYSTEM_LOG_MAX_BYTES, &run, &run_len, &dropped) != DEVICELOG_OK) {
+        free(kept);
+        return -1;
+    }
+    int rc = kept_len == 0 && run_len == 0 ? 1 : 0;
+    size_t cap = kept_len + run_len + 256;
+    char *text = rc == 0 ? malloc(cap) : NULL;
+    if (text) {
+        int n = snprintf(text, cap, "# persistent log (kept across restarts)\n%s%s# this run (volatile%s)\n", kept,
+                         kept_len && kept[kept_len - 1] != '\n' ? "\n" : "", dropped ? ", oldest lines dropped" : "");
+        if (n > 0 && (size_t)n < cap)
+            snprintf(text + n, cap - (size_t)n, "%s", run);
+        *out = text;
+        *out_len = strlen(text);
+    } else if (rc == 0) {
+        rc = -1;
+    }
+    free(kept);
+    free(run);
+    return rc;
+}
+
 int __tds__GetSystemLog(struct soap *soap, struct _tds__GetSystemLog *req, struct _tds__GetSystemLogResponse *resp)
 {
     struct devicelog *d = onvif_request_of(soap)->dev->devicelog;
     enum devicelog_kind kind = req->LogType == tt__SystemLogType__Access ? DEVICELOG_ACCESS : DEVICELOG_SYSTEM;
     const char *unavailable = kind == DEVICELOG_ACCESS ? "ter:AccesslogUnavailable" : "ter:SystemlogUnavailable";
-    char *kept = NULL, *run = NULL;
-    size_t kept_len = 0, run_len = 0;
-    unsigned long dropped = 0;
-    if (!d || devicelog_read_persistent(d, kind, SYSTEM_LOG_MAX_BYTES, &kept, &kept_len) != DEVICELOG_OK ||
-        devicelog_read_volatile(d, kind, SYSTEM_LOG_MAX_BYTES, &run, &run_len, &dropped) != DEVICELOG_OK) {
-        free(kept);
-        return onvif_sender_fault(soap, "ter:InvalidArgs", unavailable, "The log cannot be read");
-    }
-    if (kept_len == 0 && run_len == 0) {
-        free(kept);
-        free(run);
-        return onvif_sender_fault(soap, "ter:InvalidArgs", unavailable, "The log is empty");
-    }
-    size_t cap = kept_len + run_len + 256;
-    char *text = soap_malloc(soap, cap);
+    char *text = NULL;
+    size_t len = 0;
+    int rc = system_log_text(d, kind, &text, &len);
+    if (rc != 0)
+        return onvif_sender_fault(soap, "ter:InvalidArgs", unavailable, rc > 0 ? "The log is empty" : "The log cannot be read");
     resp->SystemLog = onvif_zalloc(soap, sizeof *resp->SystemLog);
-    if (text && resp->SystemLog) {
-        int n = snprintf(text, cap, "# persistent log (kept across restarts)\n%s%s# this run (volatile%s)\n", kept,
-                         kept_len && kept[kept_len - 1] != '\n' ? "\n" : "", dropped ? ", oldest lines dropped" : "");
-        if (n > 0 && (size_t)n < cap)
-            snprintf(text + n, cap - (size_t)n, "%s", run);
-        resp->SystemLog->String = text;
-    }
-    free(kept);
-    free(run);
-    return text && resp->SystemLog ? SOAP_OK : SOAP_EOM;
+    if (resp->SystemLog)
+        resp->SystemLog->String = soap_strdup(soap, text);
+    free(text);
+    return resp->SystemLog && resp->SystemLog->String ? SOAP_OK : SOAP_EOM;
 }
 
 /* ---- backup and restore ----------------------------------------------------- */
@@ -337,5 +352,73 @@ int __tds__UpgradeSystemFirmware(struct soap *soap, struct _tds__UpgradeSystemFi
     snprintf(msg, sizeof msg, "Firmware %s verified and staged; the service manager installs it at the next restart",
              version);
     resp->Message = soap_strdup(soap, msg);
+    return SOAP_OK;
+}
+
+/* ---- the same over HTTP (GetSystemUris) ------------------------------------------ */
+
+#define SYSTEM_LOG_PATH "/onvif/logs/system"
+#define ACCESS_LOG_PATH "/onvif/logs/access"
+#define BACKUP_PATH "/onvif/backup"
+
+const char *onvif_http_resource_operation(const char *path)
+{
+    if (!path)
+        return NULL;
+    if (!strcmp(path, SYSTEM_LOG_PATH) || !strcmp(path, ACCESS_LOG_PATH))
+        return "tds:GetSystemLog";
+    if (!strcmp(path, BACKUP_PATH))
+        return "tds:GetSystemBackup";
+    return NULL;
+}
+
+int onvif_http_resource(struct onvif_device *dev, const char *path, unsigned char **body, size_t *len,
+                        const char **content_type)
+{
+    *body = NULL;
+    *len = 0;
+    if (!strcmp(path, SYSTEM_LOG_PATH) || !strcmp(path, ACCESS_LOG_PATH)) {
+        char *text = NULL;
+        int rc = system_log_text(dev->devicelog, !strcmp(path, ACCESS_LOG_PATH) ? DEVICELOG_ACCESS : DEVICELOG_SYSTEM,
+                                 &text, len);
+        if (rc < 0)
+            return 500;
+        if (rc > 0) {
+            text = strdup("");
+            *len = 0;
+        }
+        *body = (unsigned char *)text;
+        *content_type = "text/plain; charset=utf-8";
+        return text ? 200 : 500;
+    }
+    if (!strcmp(path, BACKUP_PATH)) {
+        char *passphrase = NULL;
+        if (keystore_passphrase_by_alias(dev->keystore, BACKUP_PASSPHRASE_ALIAS, &passphrase) != KEYSTORE_OK)
+            return 409;
+        int rc = backup_create(dev->cfg->state_dir, passphrase, body, len);
+        secretbox_free(passphrase, strlen(passphrase));
+        if (rc != BACKUP_OK)
+            return 500;
+        log_notice("access", "encrypted backup downloaded over HTTP (%zu bytes)", *len);
+        *content_type = "application/octet-stream";
+        return 200;
+    }
+    return 404;
+}
+
+int __tds__GetSystemUris(struct soap *soap, struct _tds__GetSystemUris *req, struct _tds__GetSystemUrisResponse *resp)
+{
+    (void)req;
+    resp->SystemLogUris = onvif_zalloc(soap, sizeof *resp->SystemLogUris);
+    struct tt__SystemLogUri *uris = onvif_zalloc(soap, 2 * sizeof *uris);
+    if (!resp->SystemLogUris || !uris)
+        return SOAP_EOM;
+    uris[0].Type = tt__SystemLogType__System;
+    uris[0].Uri = onvif_xaddr(soap, SYSTEM_LOG_PATH);
+    uris[1].Type = tt__SystemLogType__Access;
+    uris[1].Uri = onvif_xaddr(soap, ACCESS_LOG_PATH);
+    resp->SystemLogUris->SystemLog = uris;
+    resp->SystemLogUris->__sizeSystemLog = 2;
+    resp->SystemBackupUri = onvif_xaddr(soap, BACKUP_PATH);
     return SOAP_OK;
 }

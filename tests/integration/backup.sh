@@ -54,6 +54,11 @@ LC_ALL=C sed -n '/^<?xml/,/<\/SOAP-ENV:Envelope>/p' "$WORK/mtom.bin" | LC_ALL=C 
 check "the MTOM response's envelope is schema-valid" valid "$R"
 check "  ... multipart/related with application/xop+xml" grep -qi 'multipart/related.*application/xop+xml' "$WORK/mtom.h"
 
+code=$(dsoap '<tds:GetSystemUris/>')
+BK_URI=$(val SystemBackupUri)
+code=$(curl -sS --max-time 20 -o "$WORK/http.bin" -w '%{http_code}' --digest -u "$ADMIN_USER:$ADMIN_PASS" "$BK_URI" || true)
+check "the SystemBackupUri serves an encrypted backup over HTTP ($code)" [ "$code" = 200 ] && [ "$(head -c 8 "$WORK/http.bin")" = ONVTBAK1 ]
+
 # tampered and wrong-passphrase restores change nothing
 cp "$B" "$WORK/tampered.bin"
 printf '\x55' | dd of="$WORK/tampered.bin" bs=1 seek=100 conv=notrunc 2>/dev/null

@@ -76,6 +76,19 @@ expect "$code" 200 "GetSystemLog Access → 200"
 check "  ... the login of $ADMIN_USER with its source address" grep -q "127.0.0.1: '$ADMIN_USER' (Administrator) logged in" "$R"
 check "  ... the configuration change with the user" grep -q "127.0.0.1: '$ADMIN_USER' ran tds:SetSystemDateAndTime" "$R"
 check "  ... no password in it" not grep -q "$ADMIN_PASS" "$R"
+code=$(dsoap '<tds:GetSystemUris/>')
+expect "$code" 200 "GetSystemUris → 200"
+SYS_URI=$(xpath "$R" 'string(//*[local-name()="SystemLog"][*[local-name()="Type"]="System"]/*[local-name()="Uri"])')
+ACC_URI=$(xpath "$R" 'string(//*[local-name()="SystemLog"][*[local-name()="Type"]="Access"]/*[local-name()="Uri"])')
+check "  ... System and Access log URIs on this device ($SYS_URI)" \
+    [ "${SYS_URI#http://127.0.0.1:$HTTP_PORT/}" != "$SYS_URI" ] && [ -n "$ACC_URI" ]
+code=$(curl -sS --max-time 10 -o "$WORK/log.txt" -w '%{http_code}' --digest -u "$ADMIN_USER:$ADMIN_PASS" "$SYS_URI" || true)
+check "HTTP GET of the System log as the Administrator → 200 with the log ($code)" [ "$code" = 200 ] && grep -q 'opennvtd .* started' "$WORK/log.txt"
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$ACC_URI" || true)
+check "  ... without credentials → 401 ($code)" [ "$code" = 401 ]
+code=$(dsoap "<tds:CreateUsers><tds:User><tt:Username>viewer</tt:Username><tt:Password>View-Only-Pass-9</tt:Password><tt:UserLevel>User</tt:UserLevel></tds:User></tds:CreateUsers>")
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' --digest -u viewer:View-Only-Pass-9 "$ACC_URI" || true)
+check "  ... as a User-level user → 403 ($code)" [ "$code" = 403 ]
 stop_daemon
 check "daemon exits 0 ($DAEMON_RC)" [ "$DAEMON_RC" = 0 ]
 check "log files are 0600 in a 0700 directory" \

@@ -580,7 +580,7 @@ static void test_absurd_scrypt_parameters_are_refused_without_deriving(void **st
     struct fixture *fx = *state;
     const unsigned char params[][4] = {
         { 30, 8, 1, 0 }, { 15, 9, 1, 0 }, { 15, 8, 0, 0 }, { 30, 9, 0, 0 }, { 63, 8, 1, 0 },
-        { 255, 255, 255, 0 }, { 0, 0, 0, 0 }, { 15, 0, 1, 0 }, { 15, 8, 255, 0 }, { 15, 8, 1, 1 },
+        { 255, 255, 255, 0 }, { 0, 0, 0, 0 }, { 15, 0, 1, 0 }, { 15, 8, 255, 0 }, { 15, 8, 1, 1 }, { 1, 8, 1, 0 }, { 13, 8, 1, 0 },
     };
     unsigned char *copy = malloc(shared->len);
     assert_non_null(copy);
