@@ -85,6 +85,13 @@ const char *onvif_http_resource_operation(const char *path);
 int onvif_http_resource(struct onvif_device *dev, const char *path, unsigned char **body, size_t *len,
                         const char **content_type);
 
+/* Uploads over HTTP POST (StartSystemRestore, StartFirmwareUpgrade): the
+ * operation guarding a path (NULL: none), and the upload's handling, which
+ * returns the HTTP status (200, 400 with a reason, 409, 500). */
+const char *onvif_http_upload_operation(const char *path);
+int onvif_http_upload(const struct onvif_request *req, const char *path, const unsigned char *body, size_t len,
+                      const char **reason);
+
 /* Turns a gSOAP parse/dispatch error into the matching ONVIF fault. */
 int onvif_fault_from_soap_error(struct soap *soap);
 

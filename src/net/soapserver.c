@@ -1063,6 +1063,33 @@ static void log_change(const struct onvif_request *req, const char *operation, i
                    operation);
 }
 
+/* An upload (StartSystemRestore, StartFirmwareUpgrade): a raw body POSTed to
+ * the URI the operation gave, guarded like that operation. */
+static void serve_upload(struct soapserver *srv, struct soap *soap, struct conn *c, struct onvif_request *req,
+                         struct worker_io *io)
+{
+    int rc = decide(srv, soap, c, req, io, onvif_http_upload_operation(c->frame.path));
+    if (rc == SOAP_STOP)
+        return;
+    if (rc != SOAP_OK) {
+        reply_simple(io, 403, "Forbidden", NULL);
+        return;
+    }
+    if (c->frame.chunked) {
+        reply_simple(io, 411, "Length Required", NULL);
+        return;
+    }
+    const char *reason = NULL;
+    int status = onvif_http_upload(req, c->frame.path, (const unsigned char *)c->buf + c->frame.header_len,
+                                   c->frame.body_len, &reason);
+    char extra[160] = "";
+    if (reason)
+        snprintf(extra, sizeof extra, "X-Reason: %s\r\n", reason);
+    reply_simple(io, status, status == 200 ? "OK" : status == 400 ? "Bad Request" : status == 409 ? "Conflict"
+                                                                      : "Internal Server Error",
+                 extra[0] ? extra : NULL);
+}
+
 static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
 {
     /* The filter may have changed since this keep-alive connection was
@@ -1102,6 +1129,8 @@ static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
     int guard;
     if (strcmp(c->frame.method, "POST") != 0 && strcmp(c->frame.method, "GET") != 0) {
         reply_simple(&io, 405, "Method Not Allowed", "Allow: GET, POST\r\n");
+    } else if (strcmp(c->frame.method, "POST") == 0 && onvif_http_upload_operation(c->frame.path)) {
+        serve_upload(srv, soap, c, &req, &io);
     } else if (strcmp(c->frame.method, "POST") == 0 && !onvif_service_by_path(c->frame.path)) {
         reply_simple(&io, 404, "Not Found", NULL);
     } else if (strcmp(c->frame.method, "POST") == 0 && c->frame.body_len > 0 && !is_soap_media_type(c->frame.content_type)) {

@@ -61,7 +61,7 @@ static struct tds__DeviceServiceCapabilities *device_capabilities(struct soap *s
     c->System->RemoteDiscovery = onvif_bool(soap, 0);
     c->System->SystemBackup = onvif_bool(soap, 1);
     c->System->SystemLogging = onvif_bool(soap, 1);
-    c->System->HttpFirmwareUpgrade = onvif_bool(soap, 0);
+    c->System->HttpFirmwareUpgrade = onvif_bool(soap, 1);
     c->System->HttpSystemBackup = onvif_bool(soap, 1);
     c->System->HttpSystemLogging = onvif_bool(soap, 1);
     c->System->HttpSupportInformation = onvif_bool(soap, 0);

@@ -422,3 +422,73 @@ int __tds__GetSystemUris(struct soap *soap, struct _tds__GetSystemUris *req, str
     resp->SystemBackupUri = onvif_xaddr(soap, BACKUP_PATH);
     return SOAP_OK;
 }
+
+/* ---- uploads over HTTP POST (StartSystemRestore, StartFirmwareUpgrade) ------------ */
+
+#define RESTORE_UPLOAD_PATH "/onvif/upload/restore"
+#define FIRMWARE_UPLOAD_PATH "/onvif/upload/firmware"
+
+const char *onvif_http_upload_operation(const char *path)
+{
+    if (path && !strcmp(path, RESTORE_UPLOAD_PATH))
+        return "tds:StartSystemRestore";
+    if (path && !strcmp(path, FIRMWARE_UPLOAD_PATH))
+        return "tds:StartFirmwareUpgrade";
+    return NULL;
+}
+
+int onvif_http_upload(const struct onvif_request *r, const char *path, const unsigned char *body, size_t len,
+                      const char **reason)
+{
+    *reason = NULL;
+    if (!strcmp(path, RESTORE_UPLOAD_PATH)) {
+        char *passphrase = NULL;
+        if (keystore_passphrase_by_alias(r->dev->keystore, BACKUP_PASSPHRASE_ALIAS, &passphrase) != KEYSTORE_OK) {
+            *reason = "no keystore passphrase with the alias 'backup'";
+            return 409;
+        }
+        int rc = backup_stage_restore(r->dev->cfg->state_dir, body, len, passphrase, reason);
+        secretbox_free(passphrase, strlen(passphrase));
+        if (rc != BACKUP_OK) {
+            log_warning("access", "%s: restore upload by '%s' refused: %s", r->peer, r->principal.user,
+                        *reason ? *reason : backup_strerror(rc));
+            return rc == BACKUP_E_IO || rc == BACKUP_E_NOMEM || rc == BACKUP_E_CRYPTO ? 500 : 400;
+        }
+        log_notice("access", "%s: configuration restore uploaded by '%s' verified; the services restart with it", r->peer,
+                   r->principal.user);
+        if (r->dev->request_restart)
+            r->dev->request_restart(r->dev->restart_arg);
+        return 200;
+    }
+    if (!strcmp(path, FIRMWARE_UPLOAD_PATH)) {
+        char version[FIRMWARE_VERSION_MAX] = "";
+        int rc = firmware_verify_and_stage(r->dev->cfg->state_dir, r->dev->cfg->firmware_trust, body, len, version, reason);
+        if (rc != FIRMWARE_OK) {
+            log_warning("access", "%s: firmware upload from '%s' refused: %s", r->peer, r->principal.user,
+                        *reason ? *reason : firmware_strerror(rc));
+            return rc == FIRMWARE_E_IO ? 500 : 400;
+        }
+        log_notice("access", "%s: firmware %s uploaded, verified and staged by '%s'", r->peer, version, r->principal.user);
+        return 200;
+    }
+    return 404;
+}
+
+int __tds__StartSystemRestore(struct soap *soap, struct _tds__StartSystemRestore *req,
+                              struct _tds__StartSystemRestoreResponse *resp)
+{
+    (void)req;
+    resp->UploadUri = onvif_xaddr(soap, RESTORE_UPLOAD_PATH);
+    resp->ExpectedDownTime = "PT5S";
+    return SOAP_OK;
+}
+
+int __tds__StartFirmwareUpgrade(struct soap *soap, struct _tds__StartFirmwareUpgrade *req,
+                                struct _tds__StartFirmwareUpgradeResponse *resp)
+{
+    (void)req;
+    resp->UploadUri = onvif_xaddr(soap, FIRMWARE_UPLOAD_PATH);
+    resp->UploadDelay = "PT0S";
+    resp->ExpectedDownTime = "PT0S";   /* staged only; the service manager installs it */
+    return SOAP_OK;
+}

@@ -67,6 +67,15 @@ check "a tampered backup is refused with ter:InvalidBackupFile" grep -q 'fault.s
 head -c 30 "$B" > "$WORK/short.bin"
 out=$("$ONVIF_CLIENT" restore "$URL" "$WORK/short.bin" 2>&1 || true)
 check "a truncated backup is refused with ter:InvalidBackupFile" grep -q 'fault.subcode2=ter:InvalidBackupFile' <<< "$out"
+code=$(dsoap '<tds:StartSystemRestore/>')
+UP_URI=$(val UploadUri)
+check "StartSystemRestore gives an upload URI on this device ($UP_URI)" [ "$code" = 200 ] && [ "${UP_URI#http://127.0.0.1:$HTTP_PORT/}" != "$UP_URI" ]
+code=$(curl -sS --max-time 20 -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/octet-stream' \
+    --data-binary @"$WORK/tampered.bin" "$UP_URI" || true)
+check "  ... an upload without credentials → 401 ($code)" [ "$code" = 401 ]
+code=$(curl -sS --max-time 20 -o /dev/null -w '%{http_code}' --digest -u "$ADMIN_USER:$ADMIN_PASS" -X POST \
+    -H 'Content-Type: application/octet-stream' --data-binary @"$WORK/tampered.bin" "$UP_URI" || true)
+check "  ... a tampered upload → 400 ($code)" [ "$code" = 400 ]
 check "  ... nothing staged" [ ! -e "$STATE/restore.ready" ] && [ ! -e "$STATE/restore.staging" ]
 check "  ... refusals in the Access log" grep -q 'restore by .* refused' "$WORK/daemon.log"
 check "  ... and the device unchanged" [ "$(fingerprint)" = "$FP_BEFORE" ]

@@ -109,8 +109,8 @@ check "GetDiscoveryMode reflects it and is schema-valid" [ "$(xpath "$R" 'string
 check "GetDiscoveryMode schema-valid" valid "$R"
 
 # Not implemented yet: the ONVIF fault, never a fake success
-code=$(soap '<tds:StartSystemRestore/>' "$R")
-check "unimplemented StartSystemRestore → 500 Receiver/ActionNotSupported" \
+code=$(soap '<tds:GetSystemSupportInformation/>' "$R")
+check "unimplemented GetSystemSupportInformation → 500 Receiver/ActionNotSupported" \
     [ "$code/$(fault_subcodes "$R")" = "500/ter:ActionNotSupported" ]
 check "ActionNotSupported fault is valid" valid "$R"
 code=$(soap '<trt:GetProfiles/>' "$R")

@@ -56,6 +56,16 @@ check "  ... staged as signed, 0600, with its version" \
     [ "$(cat "$STATE/firmware/staged.version")" = 9.8.7 ]
 check "  ... and the staged package verifies with openssl cms" \
     openssl cms -verify -binary -inform DER -in "$STATE/firmware/staged.pkg" -CAfile "$F/fwca.pem" -purpose any -out /dev/null
+rm -rf "$STATE/firmware"
+code=$(soap '<tds:StartFirmwareUpgrade/>' "$WORK/sfu.xml")
+UP_URI=$(xmllint --xpath 'string(//*[local-name()="UploadUri"])' "$WORK/sfu.xml" 2>/dev/null || true)
+check "StartFirmwareUpgrade gives an upload URI ($UP_URI)" [ "$code" = 200 ] && [ -n "$UP_URI" ] && valid "$WORK/sfu.xml"
+post() { curl -sS --max-time 20 -o /dev/null -w '%{http_code}' "$@" -X POST -H 'Content-Type: application/octet-stream' "$UP_URI" || true; }
+check "  ... upload without credentials → 401" [ "$(post --data-binary @"$F/good.pkg")" = 401 ]
+check "  ... a tampered package → 400" [ "$(post --digest -u "$ADMIN_USER:$ADMIN_PASS" --data-binary @"$F/tampered.pkg")" = 400 ]
+check "  ... nothing staged" not staged
+check "  ... the signed package → 200" [ "$(post --digest -u "$ADMIN_USER:$ADMIN_PASS" --data-binary @"$F/good.pkg")" = 200 ]
+check "  ... staged" cmp -s "$F/good.pkg" "$STATE/firmware/staged.pkg"
 stop_daemon
 check "daemon exits 0 ($DAEMON_RC)" [ "$DAEMON_RC" = 0 ]
 finish

@@ -324,9 +324,9 @@ int main(int argc, char **argv)
         struct _tds__DeleteUsersResponse a;
         rc = (auth(soap), soap_call___tds__DeleteUsers)(soap, url, NULL, &r, &a) ? 1 : 0;
     } else if (!strcmp(cmd, "unsupported")) {
-        struct _tds__StartSystemRestore r;
-        struct _tds__StartSystemRestoreResponse a;
-        rc = (auth(soap), soap_call___tds__StartSystemRestore)(soap, url, NULL, &r, &a) ? 1 : 0;
+        struct _tds__GetSystemSupportInformation r;
+        struct _tds__GetSystemSupportInformationResponse a;
+        rc = (auth(soap), soap_call___tds__GetSystemSupportInformation)(soap, url, NULL, &r, &a) ? 1 : 0;
     } else {
         fprintf(stderr, "onvif_client: unknown command %s\n", cmd);
         return 2;

@@ -462,7 +462,8 @@ static void test_round_trip_stages_then_applies_once(void **state)
     assert_false(exists(fx->b.path, "restore.staging"));
     assert_false(exists(fx->b.path, "device-uuid"));
     size_t n = 0;
-    free_entries(source_entries(&n), n);
+    struct entry *e = source_entries(&n);
+    free_entries(e, n);
     assert_int_equal(count_dir_entries(fx->b.path), (int)n);
     assert_int_equal(stat(path_in(path, fx->b.path, "device.key"), &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
