@@ -433,6 +433,20 @@ static void request_factory_reset(void *arg, int hard)
     kill(getpid(), SIGUSR1);
 }
 
+/* Before anything opens the state: a recorded factory reset, then a
+ * verified restore, are carried out (each completes one a crash cut short). */
+static int settle_state(struct services *s)
+{
+    int rc = factoryreset_resume(s->cfg.state_dir);
+    if (rc < 0) {
+        log_crit("system", "a recorded factory reset could not be completed: %s", strerror(-rc));
+        return -1;
+    }
+    if (backup_apply_staged(s->cfg.state_dir) < 0)
+        log_crit("system", "a staged configuration restore could not be completed; it is retried at the next start");
+    return 0;
+}
+
 static void request_restart(void *arg)
 {
     (void)arg;
@@ -560,9 +574,6 @@ static int start_services(struct services *s)
         return -1;
     }
     chmod(cfg->state_dir, 0700);
-    /* A verified restore (RestoreSystem) goes in before anything opens. */
-    if (backup_apply_staged(cfg->state_dir) < 0)
-        log_crit("system", "a staged configuration restore could not be completed; it is retried at the next start");
     memset(&s->dev, 0, sizeof s->dev);
     rc = deviceid_load_or_create(cfg->state_dir, s->dev.uuid);
     if (rc != 0) {
@@ -832,12 +843,8 @@ int main(int argc, char **argv)
     int stale = atomicfile_remove_stale_temps(s.cfg.state_dir);
     if (stale > 0)
         log_notice("system", "removed %d temporary file(s) left by an interrupted write", stale);
-    /* A factory reset recorded but not (fully) carried out goes first. */
-    int resumed = factoryreset_resume(s.cfg.state_dir);
-    if (resumed < 0) {
-        log_crit("system", "a recorded factory reset could not be completed: %s", strerror(-resumed));
+    if (settle_state(&s) != 0)
         return EXIT_RUNTIME;
-    }
     if (open_clock_and_log(&s) != 0)
         return EXIT_RUNTIME;
     if (start_services(&s) != 0) {
@@ -888,18 +895,14 @@ int main(int argc, char **argv)
         pin_ports(&s, &next);
         stop_services(&s);
         s.cfg = next;
-        if (s.pending_reset) {
-            /* Everything that held the state is closed now, the clock and
-             * the log too (a hard reset resets the clock settings). */
-            s.pending_reset = 0;
-            close_clock_and_log(&s);
-            int rc = factoryreset_resume(s.cfg.state_dir);
-            if (open_clock_and_log(&s) != 0) {
-                exit_code = EXIT_RUNTIME;
-                break;
-            }
-            if (rc < 0)
-                log_crit("system", "factory reset failed (%s); it is retried at the next start", strerror(-rc));
+        /* Everything that holds the state is closed now, the clock and the
+         * log too: a reset or a restore may replace their settings, and a
+         * reload may change the log's. */
+        s.pending_reset = 0;
+        close_clock_and_log(&s);
+        if (settle_state(&s) != 0 || open_clock_and_log(&s) != 0) {
+            exit_code = EXIT_RUNTIME;
+            break;
         }
         if (start_services(&s) != 0) {
             exit_code = EXIT_RUNTIME;

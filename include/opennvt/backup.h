@@ -5,7 +5,9 @@
  * the device identity (device-uuid), the log, or the factory identity.
  * It is always encrypted: AES-256-GCM under a key derived from a passphrase
  * with scrypt (N = 2^15, r = 8, p = 1; the parameters travel in the header,
- * which is authenticated too). There is no backup without a passphrase.
+ * which is authenticated too; a restore accepts N up to 2^16 and p up to 2,
+ * so a forged header cannot make the device spend a gigabyte before the tag
+ * is checked). There is no backup without a passphrase.
  *
  * Restore is all-or-nothing: the backup is decrypted and verified (tag), its
  * files checked against the list and opened by the modules that own them in

@@ -45,7 +45,7 @@
  * device key comes first so that a staged restore opens with it. */
 static const char *const backup_files[] = {
     "device.key", "users.xml", "keystore.xml", "deviceca.xml", "authn.xml",
-    "ipfilter.xml", "tlspolicy.xml", "netcfg.xml",
+    "ipfilter.xml", "tlspolicy.xml", "netcfg.xml", "clock.xml",
 };
 #define N_BACKUP_FILES (sizeof backup_files / sizeof backup_files[0])
 
@@ -293,7 +293,7 @@ int backup_stage_restore(const char *state_dir, const unsigned char *buf, size_t
         return BACKUP_E_PASSPHRASE;
     }
     if (!buf || len < HEADER_LEN + TAG_LEN || len > BACKUP_MAX_BYTES || memcmp(buf, MAGIC, 8) != 0 ||
-        buf[8] < 14 || buf[8] > 20 || buf[9] != 8 || buf[10] < 1 || buf[10] > 4 || buf[11] != 0) {
+        buf[8] < 14 || buf[8] > 16 || buf[9] != 8 || buf[10] < 1 || buf[10] > 2 || buf[11] != 0) {
         *why = "not an OpenNVT backup, or unsupported parameters";
         return BACKUP_E_FORMAT;
     }

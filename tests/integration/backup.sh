@@ -40,6 +40,8 @@ KEY=$(create_ec secp256r1 camera-key)
 wait_key "$KEY" >/dev/null
 code=$(self_signed "$KEY" camera.test "$SHA256_ECDSA")
 expect "$code" 200 "a self-signed certificate for $KEY"
+code=$(dsoap '<tds:SetSystemDateAndTime><tds:DateTimeType>Manual</tds:DateTimeType><tds:DaylightSavings>true</tds:DaylightSavings><tds:TimeZone><tt:TZ>JST-9</tt:TZ></tds:TimeZone></tds:SetSystemDateAndTime>')
+expect "$code" 200 "time zone JST-9 set"
 FP_BEFORE=$(fingerprint)
 
 out=$("$ONVIF_CLIENT" backup "$URL" "$B" 2>&1 || true)
@@ -61,7 +63,10 @@ check "the SystemBackupUri serves an encrypted backup over HTTP ($code)" [ "$cod
 
 # tampered and wrong-passphrase restores change nothing
 cp "$B" "$WORK/tampered.bin"
-printf '\x55' | dd of="$WORK/tampered.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
+# flip one byte inside the ciphertext (a different value whatever it was)
+b=$(od -An -tu1 -j100 -N1 "$B" | tr -d ' ')
+printf "\\$(printf '%03o' $(( (b + 1) % 256 )))" | dd of="$WORK/tampered.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
+check "the tampered copy differs from the backup" not cmp -s "$B" "$WORK/tampered.bin"
 out=$("$ONVIF_CLIENT" restore "$URL" "$WORK/tampered.bin" 2>&1 || true)
 check "a tampered backup is refused with ter:InvalidBackupFile" grep -q 'fault.subcode2=ter:InvalidBackupFile' <<< "$out"
 head -c 30 "$B" > "$WORK/short.bin"
@@ -108,6 +113,8 @@ check "  ... operator1 is back and the reset-time user is gone" grep -q '>operat
 code=$(SOAP_CRED="operator1:$OP_PASS" soap '<tds:GetDeviceInformation/>')
 check "operator1 logs in with its password ($code)" [ "$code" = 200 ]
 check "keys, certificates and the device CA identical by fingerprint" [ "$(fingerprint)" = "$FP_BEFORE" ]
+code=$(dsoap '<tds:GetSystemDateAndTime/>')
+check "the clock settings are back too (TZ $(val TZ))" [ "$(val TZ)" = JST-9 ]
 check "no staging left" [ ! -e "$STATE/restore.ready" ] && [ ! -e "$STATE/restore.staging" ]
 check "no secret in the log" not grep -q -e "$BK_PASS" -e "$OP_PASS" -e "$ADMIN_PASS" "$WORK/daemon.log"
 all_responses_valid

@@ -24,7 +24,9 @@ sign() { openssl cms -sign -binary -nodetach -in "$F/payload" -signer "$2" -inke
 sign "$F/good.pkg" "$F/signer.pem" "$F/signer.key"
 sign "$F/stranger.pkg" "$F/stranger.pem" "$F/stranger.key"
 cp "$F/good.pkg" "$F/tampered.pkg"
-printf '\x41' | dd of="$F/tampered.pkg" bs=1 seek=$(( $(stat -c %s "$F/good.pkg") - 5000 )) conv=notrunc 2>/dev/null
+at=$(( $(stat -c %s "$F/good.pkg") - 5000 ))
+b=$(od -An -tu1 -j"$at" -N1 "$F/good.pkg" | tr -d ' ')
+printf "\\$(printf '%03o' $(( (b + 1) % 256 )))" | dd of="$F/tampered.pkg" bs=1 seek="$at" conv=notrunc 2>/dev/null
 cp "$F/payload" "$F/unsigned.pkg"
 staged() { [ -e "$STATE/firmware/staged.pkg" ]; }
 not() { ! "$@"; }

@@ -766,9 +766,11 @@ static void test_apply_interrupted_after_all_moves_is_completed(void **state)
 static void test_apply_removes_files_the_backup_did_not_hold(void **state)
 {
     struct fixture *fx = *state;
+    /* The source lives inside B, so the teardown removes it even after a
+     * failure; nothing here touches subdirectories. */
     struct temp_dir c;
-    snprintf(c.path, sizeof c.path, "/tmp/opennvt-unit-XXXXXX");
-    assert_non_null(mkdtemp(c.path));
+    path_in(c.path, fx->b.path, "source");
+    assert_int_equal(mkdir(c.path, 0700), 0);
     make_state(c.path, 0, 0);
     assert_false(exists(c.path, "ipfilter.xml"));
     assert_false(exists(c.path, "authn.xml"));
@@ -806,7 +808,6 @@ static void test_apply_removes_files_the_backup_did_not_hold(void **state)
     free(before);
     free(after);
     free(blob);
-    remove_tree(c.path);
 }
 
 #define FIXTURE_TEST(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
