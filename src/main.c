@@ -351,12 +351,13 @@ static void devicelog_sink(void *arg, enum log_level level, const char *area, co
     struct devicelog *d = arg;
     if (level > LOG_LVL_INFO)
         return;   /* debug lines are for the console only */
-    devicelog_add(d, DEVICELOG_SYSTEM, level, area, line);
     /* The Access log: logins and changes ("access"), and the authentication
      * failure warnings; single refusals stay in the System log, so a client
      * cannot flush the Access log by failing fast. */
     if (!strcmp(area, "access") || (!strcmp(area, "auth") && level <= LOG_LVL_WARNING))
-        devicelog_add(d, DEVICELOG_ACCESS, level, area, line);
+        devicelog_add_access(d, level, area, line);
+    else
+        devicelog_add(d, DEVICELOG_SYSTEM, level, area, line);
 }
 
 /* The clock and the log outlive in-process restarts (SystemReboot, SIGHUP):

@@ -49,6 +49,10 @@ void devicelog_close(struct devicelog *d);
 void devicelog_add(struct devicelog *d, enum devicelog_kind kind, enum log_level level, const char *area,
                    const char *line);
 
+/* An Access-log line goes to both logs; it is forwarded once, as Access
+ * (authpriv). */
+void devicelog_add_access(struct devicelog *d, enum log_level level, const char *area, const char *line);
+
 /* The persistent log (rotated files oldest first, then the current one) as
  * one malloc'd NUL-terminated text, at most max_bytes (the newest part; 0 =
  * no limit). */

@@ -477,8 +477,8 @@ void devicelog_close(struct devicelog *d)
 
 /* --- add / read ------------------------------------------------------------ */
 
-void devicelog_add(struct devicelog *d, enum devicelog_kind kind, enum log_level level, const char *area,
-                   const char *line)
+static void add_line(struct devicelog *d, enum devicelog_kind kind, enum log_level level, const char *area,
+                     const char *line, int forward)
 {
     if (!d || !line || (kind != DEVICELOG_SYSTEM && kind != DEVICELOG_ACCESS))
         return;
@@ -509,9 +509,21 @@ void devicelog_add(struct devicelog *d, enum devicelog_kind kind, enum log_level
     }
     pthread_mutex_unlock(&st->lock);
 
-    if (d->syslog_fd >= 0)
+    if (forward && d->syslog_fd >= 0)
         syslog_forward(d, kind, level, area, clean);
     free(clean);
+}
+
+void devicelog_add(struct devicelog *d, enum devicelog_kind kind, enum log_level level, const char *area,
+                   const char *line)
+{
+    add_line(d, kind, level, area, line, 1);
+}
+
+void devicelog_add_access(struct devicelog *d, enum log_level level, const char *area, const char *line)
+{
+    add_line(d, DEVICELOG_SYSTEM, level, area, line, 0);
+    add_line(d, DEVICELOG_ACCESS, level, area, line, 1);
 }
 
 int devicelog_read_volatile(struct devicelog *d, enum devicelog_kind kind, size_t max_bytes, char **text, size_t *len,

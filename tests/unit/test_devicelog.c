@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -399,6 +400,33 @@ static const char *receive(int fd, char *buf)
     return buf;
 }
 
+/* An Access line is stored in both logs and forwarded once, as authpriv. */
+static void test_access_line_goes_to_both_logs_and_out_once(void **state)
+{
+    struct temp_dir *t = *state;
+    int port = 0;
+    int fd = udp_listener(AF_INET, &port);
+    assert_true(fd >= 0);
+    char server[64], buf[4096];
+    snprintf(server, sizeof server, "127.0.0.1:%d", port);
+    struct devicelog_settings s = { .persist_level = LOG_LVL_NOTICE, .syslog_server = server, .hostname = "cam-1" };
+    struct devicelog *d = open_log(t->path, &s);
+    devicelog_add_access(d, LOG_LVL_NOTICE, "access", TS " notice  access    'admin' ran tds:SetNTP");
+    assert_string_equal(receive(fd, buf), "<85>1 " TS " cam-1 opennvtd - access - notice  access    'admin' ran tds:SetNTP");
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    assert_int_equal(poll(&p, 1, 200), 0);   /* no second datagram */
+    char *text;
+    size_t len;
+    assert_int_equal(devicelog_read_persistent(d, DEVICELOG_SYSTEM, 0, &text, &len), DEVICELOG_OK);
+    assert_non_null(strstr(text, "ran tds:SetNTP"));
+    free(text);
+    assert_int_equal(devicelog_read_persistent(d, DEVICELOG_ACCESS, 0, &text, &len), DEVICELOG_OK);
+    assert_non_null(strstr(text, "ran tds:SetNTP"));
+    free(text);
+    devicelog_close(d);
+    close(fd);
+}
+
 static void test_syslog_datagrams_have_the_rfc5424_header(void **state)
 {
     struct temp_dir *t = *state;
@@ -595,6 +623,7 @@ static const struct CMUnitTest regular_tests[] = {
     DIR_TEST(test_line_longer_than_a_file_is_truncated),
     DIR_TEST(test_directory_is_0700_and_files_0600),
     DIR_TEST(test_syslog_datagrams_have_the_rfc5424_header),
+    DIR_TEST(test_access_line_goes_to_both_logs_and_out_once),
     DIR_TEST(test_bad_syslog_servers_are_refused),
     DIR_TEST(test_invalid_settings_are_refused),
     DIR_TEST(test_global_log_is_set_and_cleared_on_close),
