@@ -365,7 +365,7 @@ static void devicelog_sink(void *arg, enum log_level level, const char *area, co
 static int open_clock_and_log(struct services *s)
 {
     const struct opennvt_config *cfg = &s->cfg;
-    struct devclock_settings cs = { .ntp_timeout_ms = 1500, .ntp_max_step_s = 0 };
+    struct devclock_settings cs = { .ntp_timeout_ms = 1500, .ntp_max_step_s = 0, .ntp_max_resync_step_s = 3600 };
     int rc = devclock_open(&s->clock, cfg->state_dir, &cs);
     if (rc != DEVCLOCK_OK) {
         log_crit("system", "device clock in %s: %s", cfg->state_dir, devclock_strerror(rc));

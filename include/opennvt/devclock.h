@@ -42,6 +42,10 @@ struct devclock_settings {
     void (*host_now)(struct timespec *out);
     int ntp_timeout_ms;             /* per server; 0 = 1500 */
     double ntp_max_step_s;          /* refuse an NTP answer moving the clock more than this (0 = no limit) */
+    /* Once a synchronisation of this run succeeded, refuse later steps
+     * larger than this (0 = no limit): a disciplined clock does not jump,
+     * an answer forged on the path might. A manual set starts over. */
+    double ntp_max_resync_step_s;
 };
 
 struct devclock;

@@ -54,6 +54,7 @@ struct devclock {
     char path[PATH_MAX];
     struct devclock_settings s;
     _Atomic int64_t offset_ns;      /* device UTC - host realtime */
+    _Atomic int ntp_synced;         /* a synchronisation succeeded since open or the last manual set */
     struct devclock_config cfg;
     struct tz_info tz;
 };
@@ -783,6 +784,7 @@ int devclock_set(struct devclock *c, enum devclock_type type, int daylight_savin
         if (tz)
             c->tz = ti;
         atomic_store(&c->offset_ns, offset);
+        atomic_store(&c->ntp_synced, 0);
     }
     pthread_mutex_unlock(&c->lock);
     if (rc == DEVCLOCK_OK && set_clock)
@@ -1006,7 +1008,9 @@ int devclock_sync_ntp(struct devclock *c, double *step_s)
         if (ntp_query(c, clock_off, servers[i], &off) != 0)
             continue;
         double mag = off < 0 ? -off : off;
-        if (!(mag < 2.2e9) || (c->s.ntp_max_step_s > 0 && mag > c->s.ntp_max_step_s)) {
+        int resync = atomic_load(&c->ntp_synced);
+        if (!(mag < 2.2e9) || (c->s.ntp_max_step_s > 0 && mag > c->s.ntp_max_step_s) ||
+            (resync && c->s.ntp_max_resync_step_s > 0 && mag > c->s.ntp_max_resync_step_s)) {
             log_warning("clock", "NTP server %s: refusing a step of %.3f s", servers[i], off);
             continue;
         }
@@ -1023,8 +1027,10 @@ int devclock_sync_ntp(struct devclock *c, double *step_s)
             rc = DEVCLOCK_E_NTP;
         } else {
             rc = store(c, &c->cfg, next);
-            if (rc == DEVCLOCK_OK)
+            if (rc == DEVCLOCK_OK) {
                 atomic_store(&c->offset_ns, next);
+                atomic_store(&c->ntp_synced, 1);
+            }
         }
         pthread_mutex_unlock(&c->lock);
         if (rc == DEVCLOCK_OK) {

@@ -1010,6 +1010,35 @@ static void test_ntp_step_larger_than_the_limit_is_refused(void **state)
     assert_true(fabs_(device_minus_host(fx->c) + 45) < 0.2);
 }
 
+/* After a good synchronisation, a later large step is refused; a manual
+ * set starts over. */
+static void test_ntp_resync_step_is_bounded(void **state)
+{
+    struct fixture *fx = *state;
+    devclock_close(fx->c);
+    fx->settings.ntp_max_resync_step_s = 60;
+    assert_int_equal(devclock_open(&fx->c, fx->dir.path, &fx->settings), DEVCLOCK_OK);
+    struct fake_ntp first, jump;
+    assert_int_equal(fake_ntp_start(&first, AF_INET, R_GOOD, 500), 0);
+    const struct fake_ntp *list[] = { &first };
+    use_servers(fx, list, 1);
+    assert_int_equal(devclock_sync_ntp(fx->c, NULL), DEVCLOCK_OK);   /* first: any step */
+    assert_true(fabs_(device_minus_host(fx->c) - 500) < 0.2);
+    fake_ntp_stop(&first);
+    assert_int_equal(fake_ntp_start(&jump, AF_INET, R_GOOD, -300), 0);
+    list[0] = &jump;
+    use_servers(fx, list, 1);
+    assert_int_equal(devclock_sync_ntp(fx->c, NULL), DEVCLOCK_E_NTP);
+    assert_true(fabs_(device_minus_host(fx->c) - 500) < 0.2);
+    struct tm utc;
+    time_t now = devclock_now(fx->c);
+    gmtime_r(&now, &utc);
+    assert_int_equal(devclock_set(fx->c, DEVCLOCK_MANUAL, 0, NULL, &utc), DEVCLOCK_OK);
+    use_servers(fx, list, 1);
+    assert_int_equal(devclock_sync_ntp(fx->c, NULL), DEVCLOCK_OK);   /* a manual set starts over */
+    fake_ntp_stop(&jump);
+}
+
 static void test_ntp_without_servers_fails(void **state)
 {
     struct fixture *fx = *state;
@@ -1098,6 +1127,7 @@ static const struct CMUnitTest regular_tests[] = {
     NTP_TEST(test_ntp_silent_server_times_out),
     NTP_TEST(test_ntp_falls_back_to_the_next_server),
     NTP_TEST(test_ntp_step_larger_than_the_limit_is_refused),
+    NTP_TEST(test_ntp_resync_step_is_bounded),
     NTP_TEST(test_ntp_without_servers_fails),
     FIXTURE_TEST(test_global_clock),
     cmocka_unit_test(test_every_error_has_its_own_message),
