@@ -252,6 +252,9 @@ static void log_services(const struct services *s)
     char buf[512];
     if (services_view(s, buf, sizeof buf) < 0)
         return;
+    size_t n = strlen(buf);
+    if (n && buf[n - 1] == '\n')
+        buf[--n] = '\0';
     for (char *p = buf; *p; p++)
         if (*p == '\n')
             *p = ' ';
