@@ -73,31 +73,6 @@ struct entry {
 
 /* ---- plain file access ---- */
 
-static unsigned char *read_bytes(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0, got;
-    unsigned char *buf = malloc(cap);
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            unsigned char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
 static int exists(const char *dir, const char *name)
 {
     char path[PATH_MAX];
@@ -110,8 +85,8 @@ static void assert_same_file(const char *src_dir, const char *dir, const char *n
 {
     char p1[PATH_MAX], p2[PATH_MAX];
     size_t l1 = 0, l2 = 0;
-    unsigned char *d1 = read_bytes(path_in(p1, src_dir, name), &l1);
-    unsigned char *d2 = read_bytes(path_in(p2, dir, name), &l2);
+    unsigned char *d1 = read_file_bytes(path_in(p1, src_dir, name), &l1);
+    unsigned char *d2 = read_file_bytes(path_in(p2, dir, name), &l2);
     if (!d1 && d2)
         fail_msg("%s: present after restore but not in the source", name);
     if (d1 && !d2)
@@ -138,7 +113,7 @@ static struct entry *source_entries(size_t *n)
     for (size_t i = 0; i < N_OF(backup_files); i++) {
         char path[PATH_MAX];
         size_t len;
-        unsigned char *data = read_bytes(path_in(path, shared->a.path, backup_files[i]), &len);
+        unsigned char *data = read_file_bytes(path_in(path, shared->a.path, backup_files[i]), &len);
         if (!data)
             continue;
         e[*n].name = backup_files[i];
@@ -287,8 +262,7 @@ static int group_setup(void **state)
     shared = calloc(1, sizeof *shared);
     if (!shared)
         return -1;
-    snprintf(shared->a.path, sizeof shared->a.path, "/tmp/opennvt-unit-XXXXXX");
-    if (!mkdtemp(shared->a.path))
+    if (temp_dir_make(&shared->a) != 0)
         return -1;
     make_state(shared->a.path, 1, 1);
     /* Not configuration: must not travel in a backup. */
@@ -318,8 +292,7 @@ static int fixture_setup(void **state)
     struct fixture *fx = calloc(1, sizeof *fx);
     if (!fx)
         return -1;
-    snprintf(fx->b.path, sizeof fx->b.path, "/tmp/opennvt-unit-XXXXXX");
-    if (!mkdtemp(fx->b.path)) {
+    if (temp_dir_make(&fx->b) != 0) {
         free(fx);
         return -1;
     }
@@ -330,8 +303,7 @@ static int fixture_setup(void **state)
 static int fixture_teardown(void **state)
 {
     struct fixture *fx = *state;
-    remove_tree(fx->b.path);
-    free(fx);
+    temp_fixture_free(&fx->b, fx);
     return 0;
 }
 
@@ -781,11 +753,11 @@ static void test_apply_removes_files_the_backup_did_not_hold(void **state)
     make_state(fx->b.path, 1, 1);
     char path[PATH_MAX];
     size_t before_len, after_len;
-    unsigned char *before = read_bytes(path_in(path, fx->b.path, "ipfilter.xml"), &before_len);
+    unsigned char *before = read_file_bytes(path_in(path, fx->b.path, "ipfilter.xml"), &before_len);
     assert_non_null(before);
     const char *why = NULL;
     assert_int_equal(backup_stage_restore(fx->b.path, blob, len, PASSPHRASE, &why), BACKUP_OK);
-    unsigned char *after = read_bytes(path, &after_len);
+    unsigned char *after = read_file_bytes(path, &after_len);
     assert_non_null(after);
     assert_int_equal(before_len, after_len);
     assert_memory_equal(before, after, before_len);

@@ -47,19 +47,15 @@ struct fixture {
 
 static int fixture_setup(void **state)
 {
-    if (temp_dir_setup(state) != 0)
-        return -1;
-    struct temp_dir *t = *state;
     struct fixture *fx = calloc(1, sizeof *fx);
-    if (!fx)
+    if (!fx || temp_dir_make(&fx->dir) != 0) {
+        free(fx);
         return -1;
-    fx->dir = *t;
-    free(t);
+    }
     fake_host = (struct timespec){ .tv_sec = 1577836800, .tv_nsec = 250000000 };   /* 2020-01-01 */
     fx->settings.host_now = fake_host_now;
     if (devclock_open(&fx->c, fx->dir.path, &fx->settings) != DEVCLOCK_OK) {
-        remove_tree(fx->dir.path);
-        free(fx);
+        temp_fixture_free(&fx->dir, fx);
         return -1;
     }
     *state = fx;
@@ -84,8 +80,7 @@ static int fixture_teardown(void **state)
 {
     struct fixture *fx = *state;
     devclock_close(fx->c);
-    remove_tree(fx->dir.path);
-    free(fx);
+    temp_fixture_free(&fx->dir, fx);
     return 0;
 }
 

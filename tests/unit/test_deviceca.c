@@ -105,20 +105,16 @@ static const struct deviceca_settings test_settings = {
 
 static int fixture_setup(void **state)
 {
-    if (temp_dir_setup(state) != 0)
-        return -1;
-    struct temp_dir *t = *state;
     struct fixture *fx = calloc(1, sizeof *fx);
-    if (!fx)
+    if (!fx || temp_dir_make(&fx->dir) != 0) {
+        free(fx);
         return -1;
-    fx->dir = *t;
-    free(t);
+    }
     use_addresses(first_ifs, sizeof first_ifs / sizeof first_ifs[0]);
     if (secretbox_open(&fx->box, fx->dir.path) != SECRETBOX_OK ||
         deviceca_open(&fx->ca, fx->dir.path, fx->box, &test_settings) != DEVICECA_OK) {
         secretbox_close(fx->box);
-        remove_tree(fx->dir.path);
-        free(fx);
+        temp_fixture_free(&fx->dir, fx);
         return -1;
     }
     *state = fx;
@@ -130,8 +126,7 @@ static int fixture_teardown(void **state)
     struct fixture *fx = *state;
     deviceca_close(fx->ca);
     secretbox_close(fx->box);
-    remove_tree(fx->dir.path);
-    free(fx);
+    temp_fixture_free(&fx->dir, fx);
     return 0;
 }
 

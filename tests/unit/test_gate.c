@@ -67,14 +67,11 @@ static void create_one(struct users *u, const char *name, const char *password, 
 static int open_fixture(void **state, int with_users)
 {
     fake_now = base_time();
-    if (temp_dir_setup(state) != 0)
-        return -1;
-    struct temp_dir *t = *state;
     struct fixture *fx = calloc(1, sizeof *fx);
-    if (!fx)
+    if (!fx || temp_dir_make(&fx->dir) != 0) {
+        free(fx);
         return -1;
-    fx->dir = *t;
-    free(t);
+    }
     struct authn_settings s = {
         .realm = REALM, .nonce_lifetime_s = 300, .created_window_s = 300, .allow_basic = 0, .now = fake_clock,
     };
@@ -83,8 +80,7 @@ static int open_fixture(void **state, int with_users)
         authn_open(&fx->a, fx->u, fx->box, &s) != AUTHN_OK) {
         users_close(fx->u);
         secretbox_close(fx->box);
-        remove_tree(fx->dir.path);
-        free(fx);
+        temp_fixture_free(&fx->dir, fx);
         return -1;
     }
     *state = fx;
@@ -105,8 +101,7 @@ static int teardown(void **state)
     authn_close(fx->a);
     users_close(fx->u);
     secretbox_close(fx->box);
-    remove_tree(fx->dir.path);
-    free(fx);
+    temp_fixture_free(&fx->dir, fx);
     return 0;
 }
 

@@ -27,17 +27,13 @@ struct fixture {
 
 static int fixture_setup(void **state)
 {
-    if (temp_dir_setup(state) != 0)
-        return -1;
-    struct temp_dir *t = *state;
     struct fixture *fx = calloc(1, sizeof *fx);
-    if (!fx)
-        return -1;
-    fx->dir = *t;
-    free(t);
-    if (ipfilter_open(&fx->f, fx->dir.path) != IPFILTER_OK) {
-        remove_tree(fx->dir.path);
+    if (!fx || temp_dir_make(&fx->dir) != 0) {
         free(fx);
+        return -1;
+    }
+    if (ipfilter_open(&fx->f, fx->dir.path) != IPFILTER_OK) {
+        temp_fixture_free(&fx->dir, fx);
         return -1;
     }
     *state = fx;
@@ -48,8 +44,7 @@ static int fixture_teardown(void **state)
 {
     struct fixture *fx = *state;
     ipfilter_close(fx->f);
-    remove_tree(fx->dir.path);
-    free(fx);
+    temp_fixture_free(&fx->dir, fx);
     return 0;
 }
 

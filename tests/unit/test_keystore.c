@@ -44,20 +44,16 @@ struct fixture {
 
 static int fixture_setup(void **state)
 {
-    if (temp_dir_setup(state) != 0)
-        return -1;
-    struct temp_dir *t = *state;
     struct fixture *fx = calloc(1, sizeof *fx);
-    if (!fx)
+    if (!fx || temp_dir_make(&fx->dir) != 0) {
+        free(fx);
         return -1;
-    fx->dir = *t;
-    free(t);
+    }
     path_in(fx->ks_dir, fx->dir.path, "ks");
     if (mkdir(fx->ks_dir, 0700) != 0 || secretbox_open(&fx->box, fx->dir.path) != SECRETBOX_OK ||
         keystore_open(&fx->ks, fx->ks_dir, NULL, fx->box) != KEYSTORE_OK) {
         secretbox_close(fx->box);
-        remove_tree(fx->dir.path);
-        free(fx);
+        temp_fixture_free(&fx->dir, fx);
         return -1;
     }
     *state = fx;
@@ -69,8 +65,7 @@ static int fixture_teardown(void **state)
     struct fixture *fx = *state;
     keystore_close(fx->ks);
     secretbox_close(fx->box);
-    remove_tree(fx->dir.path);
-    free(fx);
+    temp_fixture_free(&fx->dir, fx);
     return 0;
 }
 

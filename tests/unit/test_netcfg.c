@@ -41,17 +41,13 @@ static int open_default(struct fixture *fx)
 
 static int fixture_setup(void **state)
 {
-    if (temp_dir_setup(state) != 0)
-        return -1;
-    struct temp_dir *t = *state;
     struct fixture *fx = calloc(1, sizeof *fx);
-    if (!fx)
-        return -1;
-    fx->dir = *t;
-    free(t);
-    if (open_default(fx) != NETCFG_OK) {
-        remove_tree(fx->dir.path);
+    if (!fx || temp_dir_make(&fx->dir) != 0) {
         free(fx);
+        return -1;
+    }
+    if (open_default(fx) != NETCFG_OK) {
+        temp_fixture_free(&fx->dir, fx);
         return -1;
     }
     netcfg_set_change_hook(fx->nc, count_hook_call, fx);
@@ -63,8 +59,7 @@ static int fixture_teardown(void **state)
 {
     struct fixture *fx = *state;
     netcfg_close(fx->nc);
-    remove_tree(fx->dir.path);
-    free(fx);
+    temp_fixture_free(&fx->dir, fx);
     return 0;
 }
 

@@ -22,17 +22,13 @@ struct fixture {
 
 static int fixture_setup(void **state)
 {
-    if (temp_dir_setup(state) != 0)
-        return -1;
-    struct temp_dir *t = *state;
     struct fixture *fx = calloc(1, sizeof *fx);
-    if (!fx)
-        return -1;
-    fx->dir = *t;
-    free(t);
-    if (secretbox_open(&fx->box, fx->dir.path) != SECRETBOX_OK) {
-        remove_tree(fx->dir.path);
+    if (!fx || temp_dir_make(&fx->dir) != 0) {
         free(fx);
+        return -1;
+    }
+    if (secretbox_open(&fx->box, fx->dir.path) != SECRETBOX_OK) {
+        temp_fixture_free(&fx->dir, fx);
         return -1;
     }
     *state = fx;
@@ -43,8 +39,7 @@ static int fixture_teardown(void **state)
 {
     struct fixture *fx = *state;
     secretbox_close(fx->box);
-    remove_tree(fx->dir.path);
-    free(fx);
+    temp_fixture_free(&fx->dir, fx);
     return 0;
 }
 

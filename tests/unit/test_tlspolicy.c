@@ -70,14 +70,11 @@ static struct tlspolicy_settings default_settings(void)
 
 static int fixture_setup(void **state)
 {
-    if (temp_dir_setup(state) != 0)
-        return -1;
-    struct temp_dir *t = *state;
     struct fixture *fx = calloc(1, sizeof *fx);
-    if (!fx)
+    if (!fx || temp_dir_make(&fx->dir) != 0) {
+        free(fx);
         return -1;
-    fx->dir = *t;
-    free(t);
+    }
     fake_ms = 1000000;
     fake_wall = 0;
     fx->s = default_settings();
@@ -89,8 +86,7 @@ static int fixture_setup(void **state)
         tlspolicy_open(&fx->tp, fx->tp_dir, fx->ks, &fx->s) != TLSPOLICY_OK) {
         keystore_close(fx->ks);
         secretbox_close(fx->box);
-        remove_tree(fx->dir.path);
-        free(fx);
+        temp_fixture_free(&fx->dir, fx);
         return -1;
     }
     *state = fx;
@@ -103,8 +99,7 @@ static int fixture_teardown(void **state)
     tlspolicy_close(fx->tp);
     keystore_close(fx->ks);
     secretbox_close(fx->box);
-    remove_tree(fx->dir.path);
-    free(fx);
+    temp_fixture_free(&fx->dir, fx);
     return 0;
 }
 

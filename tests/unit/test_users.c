@@ -37,19 +37,15 @@ struct fixture {
 
 static int fixture_setup(void **state)
 {
-    if (temp_dir_setup(state) != 0)
-        return -1;
-    struct temp_dir *t = *state;
     struct fixture *fx = calloc(1, sizeof *fx);
-    if (!fx)
+    if (!fx || temp_dir_make(&fx->dir) != 0) {
+        free(fx);
         return -1;
-    fx->dir = *t;
-    free(t);
+    }
     if (secretbox_open(&fx->box, fx->dir.path) != SECRETBOX_OK ||
         users_open(&fx->u, fx->dir.path, fx->box) != USERS_OK) {
         secretbox_close(fx->box);
-        remove_tree(fx->dir.path);
-        free(fx);
+        temp_fixture_free(&fx->dir, fx);
         return -1;
     }
     *state = fx;
@@ -61,8 +57,7 @@ static int fixture_teardown(void **state)
     struct fixture *fx = *state;
     users_close(fx->u);
     secretbox_close(fx->box);
-    remove_tree(fx->dir.path);
-    free(fx);
+    temp_fixture_free(&fx->dir, fx);
     return 0;
 }
 

@@ -31,19 +31,34 @@ static inline void remove_tree(const char *path)
     nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Makes a fresh private directory under /tmp into *t (e.g. a fixture's
+ * struct temp_dir member). Returns 0 or -1. */
+static inline int temp_dir_make(struct temp_dir *t)
+{
+    snprintf(t->path, sizeof t->path, "/tmp/opennvt-unit-XXXXXX");
+    return mkdtemp(t->path) ? 0 : -1;
+}
+
 /* cmocka setup: *state becomes a fresh struct temp_dir. */
 static inline int temp_dir_setup(void **state)
 {
     struct temp_dir *t = calloc(1, sizeof *t);
     if (!t)
         return -1;
-    snprintf(t->path, sizeof t->path, "/tmp/opennvt-unit-XXXXXX");
-    if (!mkdtemp(t->path)) {
+    if (temp_dir_make(t) != 0) {
         free(t);
         return -1;
     }
     *state = t;
     return 0;
+}
+
+/* Removes a fixture's directory (made by temp_dir_make) and frees the
+ * fixture itself. */
+static inline void temp_fixture_free(struct temp_dir *dir, void *fx)
+{
+    remove_tree(dir->path);
+    free(fx);
 }
 
 /* cmocka teardown: removes the directory made by temp_dir_setup. */
@@ -77,19 +92,19 @@ static inline int write_text_file(const char *path, const char *text)
     return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
-/* Reads a whole small file with stdio into a malloc'd string, or NULL. */
-static inline char *read_text_file(const char *path)
+/* Reads a whole file with stdio into a malloc'd buffer (with one spare byte
+ * after the data); *len gets the size. NULL if it cannot be read. */
+static inline unsigned char *read_file_bytes(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len < 2) {
-            char *nb = realloc(buf, cap * 2);
+    size_t cap = 4096, n = 0, got;
+    unsigned char *buf = malloc(cap);
+    while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (cap - n < 2) {
+            unsigned char *nb = realloc(buf, cap * 2);
             if (!nb) {
                 free(buf);
                 buf = NULL;
@@ -100,6 +115,15 @@ static inline char *read_text_file(const char *path)
         }
     }
     fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* Reads a whole small file with stdio into a malloc'd string, or NULL. */
+static inline char *read_text_file(const char *path)
+{
+    size_t len = 0;
+    char *buf = (char *)read_file_bytes(path, &len);
     if (buf)
         buf[len] = '\0';
     return buf;
