@@ -12,15 +12,6 @@ sec_url
 BK_PASS='Backup-Passphrase-77'
 OP_PASS='Operator-Pass-42x'
 B=$WORK/backup.bin
-starts() { grep -c 'opennvtd .* started' "$WORK/daemon.log"; }
-wait_restart() {
-    for _ in $(seq 100); do [ "$(starts)" != "$1" ] && break; sleep 0.1; done
-    for _ in $(seq 50); do
-        [ "$(SOAP_AUTH=none soap '<tds:GetSystemDateAndTime/>' "$WORK/t.xml" || true)" = 200 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 # fingerprint: keys (id, alias, type) and the certificates' DER hashes, and the device CA
 fingerprint() {
     sec '<tas:GetAllKeys/>' "$WORK/fk.xml" >/dev/null
@@ -86,7 +77,7 @@ check "  ... refusals in the Access log" grep -q 'restore by .* refused' "$WORK/
 check "  ... and the device unchanged" [ "$(fingerprint)" = "$FP_BEFORE" ]
 
 # hard reset, then restore
-n=$(starts)
+n=$(service_starts)
 code=$(dsoap '<tds:SetSystemFactoryDefault><tds:FactoryDefault>Hard</tds:FactoryDefault></tds:SetSystemFactoryDefault>')
 expect "$code" 200 "SetSystemFactoryDefault Hard"
 check "services back" wait_restart "$n"
@@ -103,7 +94,7 @@ check "restore with the wrong passphrase → ter:InvalidBackupFile" grep -q 'fau
 code=$(SEC_CRED="newadmin:$NEW_ADMIN_PASS" sec "<tas:DeletePassphrase><tas:PassphraseID>$WRONG</tas:PassphraseID></tas:DeletePassphrase>")
 code=$(SEC_CRED="newadmin:$NEW_ADMIN_PASS" sec "<tas:UploadPassphrase><tas:Passphrase>$BK_PASS</tas:Passphrase><tas:PassphraseAlias>backup</tas:PassphraseAlias></tas:UploadPassphrase>")
 expect "$code" 200 "the right backup passphrase uploaded"
-n=$(starts)
+n=$(service_starts)
 out=$(ONVIF_USER=newadmin ONVIF_PASSWORD=$NEW_ADMIN_PASS "$ONVIF_CLIENT" restore "$URL" "$B" 2>&1); rc=$?
 check "gSOAP client: RestoreSystem (MTOM) → 0 ($out)" [ "$rc" = 0 ]
 check "services restart with the restored configuration" wait_restart "$n"

@@ -112,3 +112,18 @@ xpath() { xmllint --xpath "$2" "$1" 2>/dev/null; }
 fault_subcodes() { # prints the fault's subcode values, space-separated
     xmllint --xpath '//*[local-name()="Subcode"]/*[local-name()="Value"]/text()' "$1" 2>/dev/null | tr '\n' ' ' | sed 's/ *$//'
 }
+
+# service_starts: how many times the daemon has started its services so far
+service_starts() { grep -c 'opennvtd .* started' "$WORK/daemon.log"; }
+# wait_restart N: the services started again after N starts (an in-process
+# restart: SystemReboot, a reset, a restore) and answer; fails when they did not
+wait_restart() {
+    local i
+    for i in $(seq 100); do [ "$(service_starts)" -gt "$1" ] && break; sleep 0.1; done
+    [ "$(service_starts)" -gt "$1" ] || return 1
+    for i in $(seq 50); do
+        [ "$(SOAP_AUTH=none soap '<tds:GetSystemDateAndTime/>' "$WORK/t.xml" || true)" = 200 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}

@@ -197,7 +197,9 @@ check "  ... which verifies against the device CA" \
     bash -c "timeout 15 openssl s_client -connect 127.0.0.1:$HTTPS_PORT -CAfile '$DEVCA' -verify_return_error < /dev/null > /dev/null 2>&1"
 for _ in $(seq 80); do grep -q "$PATH_OLD expired" "$WORK/daemon.log" && break; sleep 0.1; done
 check "  ... and the log says why" grep -q "$PATH_OLD expired [0-9]* day(s) ago; the device CA certificate is served instead" "$WORK/daemon.log"
-check "plain HTTP was not switched on as a fallback of its own (still the configured state)" reachable "$URL"
+check "HTTPS is still listed and serving, and HTTP is as configured (on)" \
+    [ "$(ports_line https)" = "$HTTPS_PORT" ] && [ "$(ports_line http)" = "$HTTP_PORT" ] && \
+    reachable "https://127.0.0.1:$HTTPS_PORT/onvif/device_service"
 
 # ---- handshake floods from one address; another address is served ----
 exec 5<>"/dev/tcp/127.0.0.1/$HTTPS_PORT" 6<>"/dev/tcp/127.0.0.1/$HTTPS_PORT" 7<>"/dev/tcp/127.0.0.1/$HTTPS_PORT" 8<>"/dev/tcp/127.0.0.1/$HTTPS_PORT"

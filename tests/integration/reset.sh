@@ -10,20 +10,6 @@ sec_url
 EXTRA_SCOPE=onvif://www.onvif.org/location/reset-test
 OP_PASS='Operator-Pass-42x'
 key_sum() { sha256sum "$STATE/device.key" 2>/dev/null | cut -d' ' -f1; }
-# wait_restart: the services come back after the reset (ports are kept)
-wait_restart() {
-    local before=$1
-    for _ in $(seq 100); do
-        grep -c 'opennvtd .* started' "$WORK/daemon.log" | grep -qx "$before" || break
-        sleep 0.1
-    done
-    for _ in $(seq 50); do
-        [ "$(SOAP_AUTH=none soap '<tds:GetSystemDateAndTime/>' "$WORK/t.xml" || true)" = 200 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-starts() { grep -c 'opennvtd .* started' "$WORK/daemon.log"; }
 UUID=$(soap '<tds:GetEndpointReference/>' >/dev/null; val GUID)
 
 code=$(dsoap "<tds:CreateUsers><tds:User><tt:Username>operator1</tt:Username><tt:Password>$OP_PASS</tt:Password><tt:UserLevel>Operator</tt:UserLevel></tds:User></tds:CreateUsers>")
@@ -35,7 +21,7 @@ check "an EC key in the keystore ($KEY)" [ -n "$KEY" ]
 KEY_BEFORE=$(key_sum)
 
 # ---- soft ----
-n=$(starts)
+n=$(service_starts)
 code=$(dsoap '<tds:SetSystemFactoryDefault><tds:FactoryDefault>Soft</tds:FactoryDefault></tds:SetSystemFactoryDefault>')
 expect "$code" 200 "SetSystemFactoryDefault Soft → 200 (answered before the reset)"
 check "services back after the soft reset" wait_restart "$n"
@@ -55,7 +41,7 @@ check "the identity stayed" [ "$(soap '<tds:GetEndpointReference/>' >/dev/null; 
 # ---- hard ----
 code=$(dsoap '<tds:SetSystemDateAndTime><tds:DateTimeType>Manual</tds:DateTimeType><tds:DaylightSavings>true</tds:DaylightSavings><tds:TimeZone><tt:TZ>CET-1CEST,M3.5.0,M10.5.0/3</tt:TZ></tds:TimeZone></tds:SetSystemDateAndTime>')
 expect "$code" 200 "a time zone set before the hard reset (Manual without UTCDateTime keeps the clock)"
-n=$(starts)
+n=$(service_starts)
 code=$(dsoap '<tds:SetSystemFactoryDefault><tds:FactoryDefault>Hard</tds:FactoryDefault></tds:SetSystemFactoryDefault>')
 expect "$code" 200 "SetSystemFactoryDefault Hard → 200"
 check "services back after the hard reset" wait_restart "$n"
