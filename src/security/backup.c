@@ -101,34 +101,13 @@ static int gcm(int encrypt, const unsigned char key[32], const unsigned char *no
     return ok ? 0 : -1;
 }
 
+/* 0 with the file's bytes, 1 when absent, -1 on any other failure. */
 static int read_file(const char *path, unsigned char **data, size_t *len)
 {
-    *data = NULL;
-    *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return errno == ENOENT ? 1 : -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > BACKUP_MAX_BYTES) {
-        close(fd);
-        return -1;
-    }
-    unsigned char *buf = malloc((size_t)st.st_size + 1);
-    size_t got = 0;
-    while (buf && got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (!buf || got != (size_t)st.st_size) {
-        secretbox_free(buf, got);
-        return -1;
-    }
-    *data = buf;
-    *len = got;
-    return 0;
+    char *buf = NULL;
+    int rc = atomicfile_read(path, BACKUP_MAX_BYTES, &buf, len);
+    *data = (unsigned char *)buf;
+    return rc == 0 ? 0 : rc == -ENOENT ? 1 : -1;
 }
 
 int backup_create(const char *state_dir, const char *passphrase, unsigned char **out, size_t *out_len)
@@ -387,8 +366,9 @@ static int manifest_lists(const unsigned char *m, size_t len, const char *name)
 {
     size_t n = strlen(name);
     for (size_t pos = 0; pos < len;) {
-        const unsigned char *nl = memchr(m + pos, '\n', len - pos);
-        size_t end = nl ? (size_t)(nl - m) : len;
+        size_t end = pos;
+        while (end < len && m[end] != '\n')
+            end++;
         if (end - pos == n && !memcmp(m + pos, name, n))
             return 1;
         pos = end + 1;
