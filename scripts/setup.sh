@@ -11,6 +11,10 @@ PACKAGES=(
   libcmocka-dev
   curl wrk valgrind iproute2
   uuid-runtime
+  libavcodec-dev libavformat-dev libavdevice-dev libswscale-dev libavutil-dev
+  ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  gstreamer1.0-rtsp libgstrtspserver-1.0-dev sysstat
 )
 
 missing=()

@@ -73,6 +73,11 @@ int authn_digest_challenge(struct authn *a, int stale, char *out, size_t outlen)
 int authn_http(struct authn *a, const char *authorization, const char *method, const char *uri,
                const char *peer, int tls, struct authn_principal *out);
 
+/* The same for an RTSP request: also accepts RFC 2069 Digest (MD5, no qop,
+ * no nonce count), which RTSP clients such as GStreamer and live555 send;
+ * such a response is replayable within the nonce lifetime. */
+int authn_rtsp(struct authn *a, const char *authorization, const char *method, const char *uri,
+               const char *peer, struct authn_principal *out);
 /* Verifies a WS-UsernameToken. password_type_digest: 1 for PasswordDigest
  * (password is Base64(SHA-1(nonce | created | password))), 0 for PasswordText.
  * nonce_b64 and created may be NULL when absent (then a digest is refused). */

@@ -58,6 +58,17 @@ struct opennvt_config {
     char firmware_trust[PATH_MAX];   /* PEM CA certificates that may sign firmware packages */
     int confirm_window_s;            /* network/TLS changes roll back unless confirmed in time; 0 = never */
     int cert_expiry_warning_days;
+    int rtsp_enabled;                /* RTSP server on/off */
+    int rtsp_port;                   /* 554 on a real network */
+    int rtsp_max_connections;
+    int rtsp_max_connections_per_ip;
+    int rtsp_session_timeout_s;
+    int rtsp_max_tcp_backlog_kib;    /* a TCP viewer further behind skips to the next keyframe */
+    char multicast_if[CONFIG_STR_MAX];   /* interface for multicast streaming; empty = system default */
+    char source[PATH_MAX];           /* testsrc, testsrc:still, v4l2:/dev/videoN, file:PATH */
+    int source_width, source_height, source_framerate;
+    int encoder_linger_ms;           /* encoders keep running this long after the last viewer */
+    int encoder_threads;             /* 0 = libavcodec's choice */
 };
 
 /* Fills cfg with the built-in defaults (state under a per-user directory). */

@@ -38,6 +38,7 @@ struct gate_request {
     const struct gate_username_token *token;   /* NULL when the request has none */
     const char *peer;             /* source address text */
     int tls;
+    int rtsp;                     /* an RTSP request: RFC 2069 Digest accepted (authn_rtsp) */
     /* The CN of a verified TLS client certificate when CnMapsToUser is on,
      * else NULL. Used when the request carries no other credentials. */
     const char *certificate_user;

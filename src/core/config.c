@@ -85,6 +85,22 @@ static const struct setting settings[] = {
                 "a change of ports, protocols or TLS settings is rolled back unless an administrator makes a request over the new settings within this time; 0 = no rollback"),
     INT_SETTING("security/cert-expiry-warning-days", cert_expiry_warning_days, 1, 365,
                 "warn this many days before an assigned server certificate expires"),
+    BOOL_SETTING("media/rtsp-enabled", rtsp_enabled, "run the RTSP server (streaming)"),
+    INT_SETTING("media/rtsp-port", rtsp_port, 0, 65535, "RTSP port (also RTSP over HTTP); 0 = pick a free port"),
+    INT_SETTING("media/rtsp-max-connections", rtsp_max_connections, 1, 65536, "open RTSP connections at most"),
+    INT_SETTING("media/rtsp-max-connections-per-ip", rtsp_max_connections_per_ip, 1, 65536, "open RTSP connections per client address"),
+    INT_SETTING("media/rtsp-session-timeout-s", rtsp_session_timeout_s, 5, 3600,
+                "RTSP sessions without a request or RTCP report for this long are closed"),
+    INT_SETTING("media/rtsp-max-tcp-backlog-kib", rtsp_max_tcp_backlog_kib, 64, 65536,
+                "a TCP viewer this far behind skips to the next keyframe"),
+    STR_SETTING("media/multicast-interface", multicast_if, "interface for multicast streaming; empty = system default"),
+    STR_SETTING("media/source", source, "video source: testsrc, testsrc:still, v4l2:/dev/videoN or file:PATH"),
+    INT_SETTING("media/source-width", source_width, 16, 7680, "test pattern width (and the width asked of a V4L2 camera)"),
+    INT_SETTING("media/source-height", source_height, 16, 4320, "test pattern height (and the height asked of a V4L2 camera)"),
+    INT_SETTING("media/source-framerate", source_framerate, 1, 120, "test pattern frame rate (and the rate asked of a V4L2 camera)"),
+    INT_SETTING("media/encoder-linger-ms", encoder_linger_ms, 0, 600000,
+                "an encoder keeps running this long after its last viewer left"),
+    INT_SETTING("media/encoder-threads", encoder_threads, 0, 16, "threads per encoder; 0 = the encoder's choice"),
     INT_SETTING("security/usernametoken-window-s", usernametoken_window_s, 5, 86400,
                 "WS-UsernameToken Created accepted this far from the device clock, each way"),
 };
@@ -139,6 +155,18 @@ void config_defaults(struct opennvt_config *cfg)
     cfg->http_basic = 0;
     cfg->digest_nonce_lifetime_s = 300;
     cfg->usernametoken_window_s = 300;
+    cfg->rtsp_enabled = 1;
+    cfg->rtsp_port = geteuid() == 0 ? 554 : 8554;
+    cfg->rtsp_max_connections = 512;
+    cfg->rtsp_max_connections_per_ip = 256;
+    cfg->rtsp_session_timeout_s = 60;
+    cfg->rtsp_max_tcp_backlog_kib = 2048;
+    snprintf(cfg->source, sizeof cfg->source, "testsrc");
+    cfg->source_width = 1920;
+    cfg->source_height = 1080;
+    cfg->source_framerate = 30;
+    cfg->encoder_linger_ms = 5000;
+    cfg->encoder_threads = 0;
     snprintf(cfg->factory_dir, sizeof cfg->factory_dir, "/etc/opennvt/factory");
     snprintf(cfg->device_ca_key, sizeof cfg->device_ca_key, "EC-P256");
     snprintf(cfg->firmware_trust, sizeof cfg->firmware_trust, "/etc/opennvt/firmware-ca.pem");

@@ -14,6 +14,7 @@
 #include "opennvt/ipfilter.h"
 #include "opennvt/keystore.h"
 #include "opennvt/log.h"
+#include "opennvt/netlisten.h"
 #include "opennvt/tlspolicy.h"
 #include "opennvt/users.h"
 #include "opennvt/xmlguard.h"
@@ -151,70 +152,14 @@ static void addr_text(const struct sockaddr_storage *ss, char *host, size_t host
 
 /* ---- listening sockets ---------------------------------------------------- */
 
-static int open_listener(const struct sockaddr *sa, socklen_t salen, int v6only)
-{
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (sa->sa_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
-    if (bind(fd, sa, salen) != 0 || listen(fd, 1024) != 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    return fd;
-}
-
-static int bound_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return -1;
-    return ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
-                                   : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
-/* Opens the listening socket(s) for one port, with the bind address rules
- * shared by HTTP and HTTPS; stores them in fds and the bound port in *bound. */
+/* Opens the listening socket for one port (the bind address rules are
+ * netlisten's); stores it in fds and the bound port in *bound. */
 static int open_listeners(struct soapserver *srv, int port, int *fds, int *n_fds, int *bound)
 {
-    const char *bind_addr = srv->cfg->bind;
-    if (bind_addr[0]) {
-        struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE, .ai_socktype = SOCK_STREAM };
-        struct addrinfo *ai;
-        char portstr[8];
-        snprintf(portstr, sizeof portstr, "%d", port);
-        int rc = getaddrinfo(bind_addr, portstr, &hints, &ai);
-        if (rc != 0) {
-            log_err("soap", "bind address '%s' is not a numeric IPv4 or IPv6 address", bind_addr);
-            return -EINVAL;
-        }
-        int fd = open_listener(ai->ai_addr, ai->ai_addrlen, 1);
-        freeaddrinfo(ai);
-        if (fd < 0) {
-            log_err("soap", "cannot listen on %s port %d: %s", bind_addr, port, strerror(-fd));
-            return fd;
-        }
-        fds[(*n_fds)++] = fd;
-    } else {
-        /* All addresses: one dual-stack socket, or IPv4 only where IPv6 is off. */
-        struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT, .sin6_port = htons((uint16_t)port) };
-        int fd = open_listener((struct sockaddr *)&a6, sizeof a6, 0);
-        if (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL) {
-            struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY), .sin_port = htons((uint16_t)port) };
-            fd = open_listener((struct sockaddr *)&a4, sizeof a4, 0);
-        }
-        if (fd < 0) {
-            log_err("soap", "cannot listen on port %d: %s", port, strerror(-fd));
-            return fd;
-        }
-        fds[(*n_fds)++] = fd;
-    }
-    *bound = bound_port(fds[0]);
+    int fd = netlisten_open(srv->cfg->bind, port, "soap", bound);
+    if (fd < 0)
+        return fd;
+    fds[(*n_fds)++] = fd;
     return 0;
 }
 

@@ -17,6 +17,7 @@ struct operation_class {
 static const struct operation_class table[] = {
     { "SOAP-ENV:Fault", ACCESS_NEVER },
     { "SOAP-ENV:Fault-wsa5", ACCESS_NEVER },
+    { "rtsp:Stream", ACCESS_READ_MEDIA },        /* RTSP DESCRIBE/SETUP/PLAY of a stream (rtspserver.c) */
     { "tas:AddCertPathValidationPolicyAssignment", ACCESS_WRITE_SYSTEM },
     { "tas:AddDot1XConfiguration", ACCESS_WRITE_SYSTEM },
     { "tas:AddMediaSigningCertificateAssignment", ACCESS_WRITE_SYSTEM },

@@ -1179,14 +1179,15 @@ static int digest_expected(const EVP_MD *md, int sess, const struct digest_param
     if (rc == 0)
         rc = hash_hex_parts(md, p2, 2, ha2);
     const char *pr[] = { ha1, dp->nonce, dp->nc, dp->cnonce, dp->qop, ha2 };
+    const char *pr2069[] = { ha1, dp->nonce, ha2 };
     if (rc == 0)
-        rc = hash_hex_parts(md, pr, 6, resp);
+        rc = dp->seen & P_QOP ? hash_hex_parts(md, pr, 6, resp) : hash_hex_parts(md, pr2069, 3, resp);
     OPENSSL_cleanse(ha1, sizeof ha1);
     return rc;
 }
 
 static int digest_verify(struct authn *a, const char *params, const char *method, const char *uri, const char *peer,
-                         struct authn_principal *out)
+                         int allow_rfc2069, struct authn_principal *out)
 {
     struct digest_params *dp = calloc(1, sizeof *dp);
     if (!dp)
@@ -1200,20 +1201,26 @@ static int digest_verify(struct authn *a, const char *params, const char *method
     const unsigned required = P_USERNAME | P_REALM | P_NONCE | P_URI | P_RESPONSE;
     if ((dp->seen & required) != required)
         goto done;
-    /* RFC 2069 (no qop) and auth-int are refused: qop=auth with nc, cnonce. */
-    if (!(dp->seen & P_QOP) || !ieq(dp->qop, "auth") || !(dp->seen & P_NC) || !(dp->seen & P_CNONCE) ||
-        dp->cnonce[0] == '\0')
-        goto done;
-    if (strlen(dp->nc) != 8)
-        goto done;
-    for (int i = 0; i < 8; i++) {
-        int v = hex_value(dp->nc[i]);
-        if (v < 0)
+    /* qop=auth with nc and cnonce; RFC 2069 (no qop, no nc) only where the
+     * caller allows it (RTSP clients send it); auth-int never. */
+    int rfc2069 = allow_rfc2069 && !(dp->seen & (P_QOP | P_NC | P_CNONCE));
+    if (!rfc2069) {
+        if (!(dp->seen & P_QOP) || !ieq(dp->qop, "auth") || !(dp->seen & P_NC) || !(dp->seen & P_CNONCE) ||
+            dp->cnonce[0] == '\0')
             goto done;
-        nc = nc << 4 | (uint32_t)v;
+        if (strlen(dp->nc) != 8)
+            goto done;
+        for (int i = 0; i < 8; i++) {
+            int v = hex_value(dp->nc[i]);
+            if (v < 0)
+                goto done;
+            nc = nc << 4 | (uint32_t)v;
+        }
     }
     if (!(dp->seen & P_ALGORITHM) || ieq(dp->algorithm, "MD5")) {
         md = md_md5();
+    } else if (rfc2069) {
+        goto done;   /* RFC 2069 knows MD5 only */
     } else if (ieq(dp->algorithm, "MD5-sess")) {
         md = md_md5();
         sess = 1;
@@ -1277,7 +1284,8 @@ static int digest_verify(struct authn *a, const char *params, const char *method
         goto done;
     }
     pthread_mutex_lock(&a->lock);
-    rc = nc_check_locked(a, serial, nc);
+    /* Without nc a nonce is replayable within its lifetime: RFC 2069's limit. */
+    rc = rfc2069 ? AUTHN_OK : nc_check_locked(a, serial, nc);
     if (rc == AUTHN_OK)
         pair_succeeded_locked(a, &key);
     pthread_mutex_unlock(&a->lock);
@@ -1334,8 +1342,8 @@ done:
     return rc;
 }
 
-int authn_http(struct authn *a, const char *authorization, const char *method, const char *uri, const char *peer,
-               int tls, struct authn_principal *out)
+static int credentials_verify(struct authn *a, const char *authorization, const char *method, const char *uri,
+                              const char *peer, int tls, int rtsp, struct authn_principal *out)
 {
     set_anonymous(out);
     if (!a || !authorization || !method || !uri)
@@ -1354,13 +1362,25 @@ int authn_http(struct authn *a, const char *authorization, const char *method, c
     if (*p != '\0' && !is_ows(*p))
         return AUTHN_E_MALFORMED;
     if (slen == 6 && strncasecmp(scheme, "Digest", 6) == 0)
-        return digest_verify(a, p, method, uri, peer, out);
+        return digest_verify(a, p, method, uri, peer, rtsp, out);
     if (slen == 5 && strncasecmp(scheme, "Basic", 5) == 0) {
         if (!a->allow_basic || !tls)
             return AUTHN_E_INSECURE;
         return basic_verify(a, p, peer, out);
     }
     return AUTHN_E_MALFORMED;
+}
+
+int authn_http(struct authn *a, const char *authorization, const char *method, const char *uri, const char *peer,
+               int tls, struct authn_principal *out)
+{
+    return credentials_verify(a, authorization, method, uri, peer, tls, 0, out);
+}
+
+int authn_rtsp(struct authn *a, const char *authorization, const char *method, const char *uri, const char *peer,
+               struct authn_principal *out)
+{
+    return credentials_verify(a, authorization, method, uri, peer, 0, 1, out);
 }
 
 /* ---- WS-UsernameToken ------------------------------------------------- */

@@ -35,7 +35,9 @@ static int identify(struct authn *authn, struct users *users, const struct gate_
         return -1;
     }
     if (req->authorization) {
-        int rc = authn_http(authn, req->authorization, req->method, req->uri, req->peer, req->tls, &d->principal);
+        int rc = req->rtsp ? authn_rtsp(authn, req->authorization, req->method, req->uri, req->peer, &d->principal)
+                           : authn_http(authn, req->authorization, req->method, req->uri, req->peer, req->tls,
+                                        &d->principal);
         if (rc == AUTHN_OK)
             return 0;
         d->verdict = GATE_CHALLENGE;

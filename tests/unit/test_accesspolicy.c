@@ -76,6 +76,7 @@ static void test_classes_of_sample_operations(void **state)
     assert_int_equal(class_of("tds:SystemReboot"), ACCESS_UNRECOVERABLE);
     assert_int_equal(class_of("tds:SetSystemFactoryDefault"), ACCESS_UNRECOVERABLE);
     assert_int_equal(class_of("trt:GetStreamUri"), ACCESS_READ_MEDIA);
+    assert_int_equal(class_of("rtsp:Stream"), ACCESS_READ_MEDIA);
     assert_int_equal(class_of("tds:GetSystemLog"), ACCESS_READ_SYSTEM_SECRET);
     assert_int_equal(class_of("wsdd:Probe"), ACCESS_NEVER);
     enum access_class c;

@@ -470,6 +470,16 @@ static void test_digest_bad_values(void **state)
              "Digest username=\"alice\", realm=\"" REALM "\", nonce=\"%s\", uri=\"" URI "\", response=\"%s\"", nonce,
              old);
     assert_int_equal(http(fx->a, auth, PEER_A, &p), AUTHN_E_MALFORMED);
+    /* ... except for RTSP, whose clients send it: the same response is
+     * accepted there (again, within the nonce lifetime), a wrong one is not,
+     * and it knows MD5 only. */
+    assert_int_equal(authn_rtsp(fx->a, auth, "POST", URI, PEER_A, &p), AUTHN_OK);
+    assert_string_equal(p.user, "alice");
+    assert_int_equal(authn_rtsp(fx->a, auth, "POST", URI, PEER_A, &p), AUTHN_OK);
+    assert_int_equal(authn_rtsp(fx->a, auth, "DESCRIBE", URI, PEER_A, &p), AUTHN_E_DENIED);
+    char alg_auth[2048];
+    snprintf(alg_auth, sizeof alg_auth, "%s, algorithm=SHA-256", auth);
+    assert_int_equal(authn_rtsp(fx->a, alg_auth, "POST", URI, PEER_A, &p), AUTHN_E_MALFORMED);
     /* empty cnonce */
     snprintf(auth, sizeof auth,
              "Digest username=\"alice\", realm=\"" REALM "\", nonce=\"%s\", uri=\"" URI
