@@ -12,6 +12,8 @@
 /* Stream URLs: rtsp://host:port/stream/<profile token> (also the HTTP tunnel's path). */
 #define RTSP_STREAM_PATH "/stream/"
 
+#include <stddef.h>
+
 struct mediacfg;
 struct stream_hub;
 struct authn;
@@ -54,6 +56,14 @@ int rtspserver_start(struct rtspserver **out, const struct rtspserver_settings *
 /* Closes every connection and session, joins the thread. */
 void rtspserver_stop(struct rtspserver *r);
 int rtspserver_port(const struct rtspserver *r);
+
+/* RTSP over HTTP on the SOAP port: the SOAP listener hands over a plain
+ * HTTP connection whose first request is a tunnel GET or POST on
+ * RTSP_STREAM_PATH, with the bytes it has read. Thread-safe. Returns 0 (the
+ * server owns fd now) or -1 (the caller still does). */
+int rtspserver_adopt(struct rtspserver *r, int fd, const void *data, size_t len);
+/* 1 when the buffered start of an HTTP request is an RTSP tunnel leg. */
+int rtspserver_is_tunnel_request(const char *data, size_t len);
 
 /* StartMulticastStreaming / StopMulticastStreaming: the server sends the
  * profile's stream to its encoder configuration's multicast group whether or

@@ -23,6 +23,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -45,7 +46,10 @@
 #define GOP_CACHE_MAX 512                /* pictures kept from the latest keyframe */
 #define GOP_CACHE_BYTES (16u << 20)
 #define INBOX_MAX 64
-#define UDP_BATCH 512                    /* packets per sendmmsg */
+#define UDP_BATCH 512                    /* datagrams (or GSO runs) per sendmmsg */
+#define UDP_IOV_POOL 4096                /* packets per sendmmsg */
+#define GSO_MAX_SEGMENTS 64              /* the kernel's UDP_MAX_SEGMENTS */
+#define GSO_MAX_BYTES 65000
 #define UDP_CATCHUP_AUS 4                /* cached pictures a new UDP viewer gets per new picture */
 #define TCP_IOV_MAX 512
 #define RTCP_INTERVAL_MS 5000
@@ -145,6 +149,13 @@ struct udp_pair {
 
 enum command_op { CMD_NONE, CMD_START_MULTICAST, CMD_STOP_MULTICAST };
 
+struct adopted {
+    int fd;
+    size_t len;
+    struct adopted *next;
+    char data[];
+};
+
 struct rtspserver {
     struct rtspserver_settings s;
     char bind[64], multicast_if[32];
@@ -168,12 +179,22 @@ struct rtspserver {
     char cmd_profile[MEDIA_TOKEN_MAX + 1];
     int cmd_result, cmd_seq, cmd_done_seq;
 
+    /* Connections handed over by the SOAP listener (RTSP over HTTP on its port). */
+    struct adopted *adopt_head;
+
     atomic_ullong packets_sent, keyframe_skips;
     atomic_int st_connections, st_sessions, st_playing;
 
     /* Send scratch (loop thread only). */
     struct mmsghdr mm[UDP_BATCH];
-    struct iovec mm_iov[UDP_BATCH];
+    struct iovec mm_iov[UDP_IOV_POOL];
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+    } mm_ctl[UDP_BATCH];
+    unsigned mm_packets[UDP_BATCH];      /* packets each message carries */
+    int n_iov;
+    int gso;                             /* UDP segmentation offload works here */
     struct iovec tcp_iov[TCP_IOV_MAX];
     uint8_t tcp_hdr[TCP_IOV_MAX][RTP_INTERLEAVED_LEN];
     int n_mm;
@@ -468,33 +489,75 @@ static void udp_flush_batch(struct rtspserver *r)
         if (k <= 0) {
             if (k < 0 && errno == EINTR)
                 continue;
+            if (k < 0 && r->gso && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT) &&
+                r->mm[done].msg_hdr.msg_controllen) {
+                /* No segmentation offload on this path: plain datagrams from now on. */
+                r->gso = 0;
+                log_info("rtsp", "UDP segmentation offload unavailable (%s); sending datagrams one by one",
+                         strerror(errno));
+            }
             break;   /* datagrams: what the socket cannot take is lost, as on the wire */
         }
-        atomic_fetch_add(&r->packets_sent, (unsigned long long)k);
+        for (int i = 0; i < k; i++)
+            atomic_fetch_add(&r->packets_sent, (unsigned long long)r->mm_packets[done + i]);
         done += k;
     }
     r->n_mm = 0;
+    r->n_iov = 0;
 }
 
+/* Queues the picture's packets for one destination. With segmentation
+ * offload, each run of equal-sized packets (plus a shorter last one) goes as
+ * one message the kernel splits into datagrams: one trip through the stack
+ * per run instead of per packet. */
 static void udp_add(struct rtspserver *r, int fd, const struct media_au *au, const struct sockaddr_storage *to,
                     socklen_t tolen)
 {
     if (r->n_mm > 0 && r->mm_fd != fd)
         udp_flush_batch(r);
     r->mm_fd = fd;
-    for (int i = 0; i < au->n_packets; i++) {
-        if (r->n_mm == UDP_BATCH)
+    int i = 0;
+    while (i < au->n_packets) {
+        int run = 1;
+        size_t seg = au->packets[i].len, bytes = seg;
+        if (r->gso) {
+            while (i + run < au->n_packets && run < GSO_MAX_SEGMENTS) {
+                size_t len = au->packets[i + run].len;
+                if (len > seg || bytes + len > GSO_MAX_BYTES)
+                    break;
+                bytes += len;
+                run++;
+                if (len < seg)
+                    break;   /* only the last segment may be shorter */
+            }
+        }
+        if (r->n_mm == UDP_BATCH || r->n_iov + run > UDP_IOV_POOL)
             udp_flush_batch(r);
-        struct iovec *iov = &r->mm_iov[r->n_mm];
-        iov->iov_base = au->data + au->packets[i].off + RTP_INTERLEAVED_LEN;
-        iov->iov_len = au->packets[i].len;
+        struct iovec *iov = &r->mm_iov[r->n_iov];
+        for (int k = 0; k < run; k++) {
+            iov[k].iov_base = au->data + au->packets[i + k].off + RTP_INTERLEAVED_LEN;
+            iov[k].iov_len = au->packets[i + k].len;
+        }
+        r->n_iov += run;
         struct msghdr *m = &r->mm[r->n_mm].msg_hdr;
         memset(m, 0, sizeof *m);
         m->msg_name = (void *)to;
         m->msg_namelen = tolen;
         m->msg_iov = iov;
-        m->msg_iovlen = 1;
+        m->msg_iovlen = (size_t)run;
+        if (run > 1) {
+            m->msg_control = r->mm_ctl[r->n_mm].buf;
+            m->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+            struct cmsghdr *cm = CMSG_FIRSTHDR(m);
+            cm->cmsg_level = SOL_UDP;
+            cm->cmsg_type = UDP_SEGMENT;
+            cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+            uint16_t gso_size = (uint16_t)seg;
+            memcpy(CMSG_DATA(cm), &gso_size, sizeof gso_size);
+        }
+        r->mm_packets[r->n_mm] = (unsigned)run;
         r->n_mm++;
+        i += run;
     }
 }
 
@@ -1667,6 +1730,67 @@ static void conn_readable(struct rtspserver *r, struct conn *c)
     }
 }
 
+static struct conn *conn_new(struct rtspserver *r, int fd, const struct sockaddr_storage *peer, socklen_t pl,
+                             const char *text)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    c->peer = *peer;
+    c->peer_len = pl;
+    c->local_len = sizeof c->local;
+    getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
+    snprintf(c->peer_text, sizeof c->peer_text, "%s", text);
+    c->partial_since_ms = now_ms();   /* the first request must come soon */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
+    if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        free(c);
+        return NULL;
+    }
+    c->next = r->conns;
+    if (r->conns)
+        r->conns->prev = c;
+    r->conns = c;
+    r->n_conns++;
+    atomic_fetch_add(&r->st_connections, 1);
+    return c;
+}
+
+/* Takes over the connections the SOAP listener handed over, with what it
+ * had already read of them. */
+static void adopt_pending(struct rtspserver *r)
+{
+    pthread_mutex_lock(&r->cmd_lock);
+    struct adopted *list = r->adopt_head;
+    r->adopt_head = NULL;
+    pthread_mutex_unlock(&r->cmd_lock);
+    while (list) {
+        struct adopted *a = list;
+        list = a->next;
+        struct sockaddr_storage peer;
+        socklen_t pl = sizeof peer;
+        char text[64] = "?";
+        struct conn *c = NULL;
+        if (getpeername(a->fd, (struct sockaddr *)&peer, &pl) == 0 && r->n_conns < r->s.max_connections) {
+            sockaddr_text(&peer, text, sizeof text);
+            c = conn_new(r, a->fd, &peer, pl, text);
+        }
+        if (!c) {
+            close(a->fd);
+        } else {
+            memcpy(c->in, a->data, a->len);
+            c->in_len = a->len;
+            process_input(r, c);
+            if (c->closing)
+                c->closing = c->closing == 1 && c->out_off < c->out_len ? 1 : 2;
+        }
+        free(a);
+    }
+}
+
 static void accept_ready(struct rtspserver *r)
 {
     for (int i = 0; i < 64; i++) {
@@ -1695,33 +1819,8 @@ static void accept_ready(struct rtspserver *r)
             close(fd);
             continue;
         }
-        struct conn *c = calloc(1, sizeof *c);
-        if (!c) {
+        if (!conn_new(r, fd, &peer, pl, text))
             close(fd);
-            continue;
-        }
-        c->fd = fd;
-        c->peer = peer;
-        c->peer_len = pl;
-        c->local_len = sizeof c->local;
-        getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
-        memcpy(c->peer_text, text, sizeof c->peer_text);
-        c->last_progress_ms = c->last_request_ms = 0;
-        c->partial_since_ms = now_ms();   /* the first request must come soon */
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
-        if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            close(fd);
-            free(c);
-            continue;
-        }
-        c->next = r->conns;
-        if (r->conns)
-            r->conns->prev = c;
-        r->conns = c;
-        r->n_conns++;
-        atomic_fetch_add(&r->st_connections, 1);
     }
 }
 
@@ -1813,6 +1912,7 @@ static void *loop_main(void *arg)
             } else if (ptr == &r->wake_fd) {
                 drain_inboxes(r);
                 run_command(r);
+                adopt_pending(r);
             } else if (ptr == &r->udp[0].rtp_fd || ptr == &r->udp[1].rtp_fd || ptr == &r->udp[0].rtcp_fd ||
                        ptr == &r->udp[1].rtcp_fd) {
                 udp_readable(r, *(int *)ptr);
@@ -1875,6 +1975,7 @@ int rtspserver_start(struct rtspserver **out, const struct rtspserver_settings *
         r->s.max_request_bytes = RTSP_MAX_REQUEST;
     r->d = *d;
     r->udp[0].rtp_fd = r->udp[0].rtcp_fd = r->udp[1].rtp_fd = r->udp[1].rtcp_fd = -1;
+    r->gso = 1;
     r->epfd = epoll_create1(EPOLL_CLOEXEC);
     r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     r->listen_fd = netlisten_open(r->bind, s->port, "rtsp", &r->port);
@@ -1932,6 +2033,12 @@ void rtspserver_stop(struct rtspserver *r)
             close(r->udp[i].rtcp_fd);
     }
     pthread_mutex_lock(&r->cmd_lock);
+    for (struct adopted *a = r->adopt_head, *n; a; a = n) {
+        n = a->next;
+        close(a->fd);
+        free(a);
+    }
+    r->adopt_head = NULL;
     r->cmd_result = RTSPSERVER_E_STREAM;
     r->cmd_done_seq = r->cmd_seq;
     pthread_cond_broadcast(&r->cmd_done);
@@ -1971,6 +2078,27 @@ static int run_on_loop(struct rtspserver *r, enum command_op op, const char *pro
     return rc;
 }
 
+int rtspserver_adopt(struct rtspserver *r, int fd, const void *data, size_t len)
+{
+    if (!r || fd < 0 || len > CONN_INBUF || atomic_load(&r->stop))
+        return -1;
+    struct adopted *a = malloc(sizeof *a + len);
+    if (!a)
+        return -1;
+    a->fd = fd;
+    a->len = len;
+    memcpy(a->data, data, len);
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0)
+        fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    pthread_mutex_lock(&r->cmd_lock);
+    a->next = r->adopt_head;
+    r->adopt_head = a;
+    pthread_mutex_unlock(&r->cmd_lock);
+    wake_loop(r);
+    return 0;
+}
+
 int rtspserver_start_multicast(struct rtspserver *r, const char *profile_token)
 {
     return run_on_loop(r, CMD_START_MULTICAST, profile_token);
@@ -2004,4 +2132,11 @@ const char *rtspserver_strerror(int err)
     case RTSPSERVER_E_STREAM: return "the stream could not start";
     }
     return "unknown error";
+}
+
+int rtspserver_is_tunnel_request(const char *data, size_t len)
+{
+    static const char get[] = "GET " RTSP_STREAM_PATH, post[] = "POST " RTSP_STREAM_PATH;
+    return (len >= sizeof get - 1 && memcmp(data, get, sizeof get - 1) == 0) ||
+           (len >= sizeof post - 1 && memcmp(data, post, sizeof post - 1) == 0);
 }

@@ -15,6 +15,7 @@
 #include "opennvt/keystore.h"
 #include "opennvt/log.h"
 #include "opennvt/netlisten.h"
+#include "opennvt/rtspserver.h"
 #include "opennvt/tlspolicy.h"
 #include "opennvt/users.h"
 #include "opennvt/xmlguard.h"
@@ -493,6 +494,16 @@ static void examine_buffer(struct soapserver *srv, struct conn *c)
 {
     if (c->len == 0)
         return;
+    /* RTSP over HTTP uses this port too (ONVIF: the web service's port): the
+     * tunnel's legs go to the RTSP server, which owns the socket from here. */
+    if (!c->ssl && c->requests == 0 && srv->dev->rtsp && rtspserver_is_tunnel_request(c->buf, c->len)) {
+        int fd = c->fd;
+        epoll_ctl(srv->epfd, EPOLL_CTL_DEL, fd, NULL);
+        if (rtspserver_adopt(srv->dev->rtsp, fd, c->buf, c->len) == 0)
+            c->fd = -1;
+        conn_unlink_and_free(srv, c);
+        return;
+    }
     if (!c->request_started_ms) {
         c->request_started_ms = now_ms();
         c->deadline_ms = c->request_started_ms + srv->cfg->soap_recv_timeout_ms;
