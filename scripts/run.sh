@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds OpenNVT and starts a camera with its defaults in the foreground
-# (HTTP/SOAP on port 80 as root, 8080 otherwise; WS-Discovery on UDP 3702).
+# (HTTP/SOAP on port 80 as root, 8080 otherwise; RTSP on 554 or 8554 streaming
+# the built-in test pattern; WS-Discovery on UDP 3702).
 # A fresh device has no users: on a terminal this offers to create the first
 # Administrator (opennvtd --create-admin, password read without echo);
 # otherwise the first ONVIF CreateUsers of an Administrator is accepted.

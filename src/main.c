@@ -1,5 +1,6 @@
 /* opennvtd: options, configuration, state directory, and the lifecycle of the
  * services (start, restart on SystemReboot or SIGHUP, clean stop on SIGTERM). */
+#include "opennvt/accesspolicy.h"
 #include "opennvt/atomicfile.h"
 #include "opennvt/authn_store.h"
 #include "opennvt/backup.h"
@@ -10,17 +11,23 @@
 #include "opennvt/devclock.h"
 #include "opennvt/devicelog.h"
 #include "opennvt/discovery.h"
+#include "opennvt/encoder.h"
 #include "opennvt/factoryreset.h"
 #include "opennvt/ipfilter.h"
 #include "opennvt/keystore.h"
 #include "opennvt/log.h"
+#include "opennvt/mediacfg.h"
 #include "opennvt/netcfg.h"
 #include "opennvt/onvif.h"
+#include "opennvt/rtspserver.h"
 #include "opennvt/secretbox.h"
 #include "opennvt/soapserver.h"
+#include "opennvt/source.h"
+#include "opennvt/stream.h"
 #include "opennvt/tlspolicy.h"
 #include "opennvt/users.h"
 
+#include <libavutil/log.h>
 #include <openssl/crypto.h>
 
 #include <errno.h>
@@ -74,6 +81,10 @@ struct services {
     struct tlspolicy *tlspolicy;
     struct soapserver *soap;
     struct discovery *discovery;
+    struct source *source;           /* media: capture, configurations, encoders, RTSP */
+    struct mediacfg *mediacfg;
+    struct stream_hub *streams;
+    struct rtspserver *rtsp;
     struct devclock *clock;          /* open for the daemon's whole life */
     struct devicelog *devicelog;
     pthread_t ntp_thread;
@@ -98,6 +109,8 @@ static void usage(FILE *out)
             "  --http-port N         HTTP/SOAP port, 0 = pick a free port\n"
             "  --https-port N        HTTPS (SOAP over TLS) port, 0 = pick a free port\n"
             "  --discovery-port N    WS-Discovery UDP port (default 3702), 0 = pick a free port\n"
+            "  --rtsp-port N         RTSP port (streaming, also RTSP over HTTP), 0 = pick a free port\n"
+            "  --source SPEC         video source: testsrc (default), testsrc:still, v4l2:/dev/videoN, file:PATH\n"
             "  --log-level LEVEL     crit, err, warning, notice, info or debug\n"
             "  --foreground          stay in the foreground (default: detach)\n"
             "  --ports-file FILE     after binding, write the actual ports as name=N lines\n"
@@ -121,7 +134,7 @@ static int add_override(struct daemon_opts *o, const char *path, const char *val
 
 static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
-    enum { OPT_CONFIG = 256, OPT_STATE, OPT_BIND, OPT_HTTP, OPT_HTTPS, OPT_DISC, OPT_LOG, OPT_FG, OPT_PORTS, OPT_PRINT, OPT_CREATE_ADMIN, OPT_FACTORY_RESET, OPT_HELP, OPT_VERSION };
+    enum { OPT_CONFIG = 256, OPT_STATE, OPT_BIND, OPT_HTTP, OPT_HTTPS, OPT_DISC, OPT_RTSP, OPT_SOURCE, OPT_LOG, OPT_FG, OPT_PORTS, OPT_PRINT, OPT_CREATE_ADMIN, OPT_FACTORY_RESET, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
         { "config", required_argument, NULL, OPT_CONFIG },
         { "state-dir", required_argument, NULL, OPT_STATE },
@@ -129,6 +142,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
         { "http-port", required_argument, NULL, OPT_HTTP },
         { "https-port", required_argument, NULL, OPT_HTTPS },
         { "discovery-port", required_argument, NULL, OPT_DISC },
+        { "rtsp-port", required_argument, NULL, OPT_RTSP },
+        { "source", required_argument, NULL, OPT_SOURCE },
         { "log-level", required_argument, NULL, OPT_LOG },
         { "foreground", no_argument, NULL, OPT_FG },
         { "ports-file", required_argument, NULL, OPT_PORTS },
@@ -149,6 +164,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
         case OPT_HTTP: add_override(o, "network/http-port", optarg); break;
         case OPT_HTTPS: add_override(o, "network/https-port", optarg); break;
         case OPT_DISC: add_override(o, "discovery/port", optarg); break;
+        case OPT_RTSP: add_override(o, "media/rtsp-port", optarg); break;
+        case OPT_SOURCE: add_override(o, "media/source", optarg); break;
         case OPT_LOG: add_override(o, "log/level", optarg); break;
         case OPT_FG: o->foreground = 1; break;
         case OPT_PORTS: o->ports_file = optarg; break;
@@ -229,7 +246,11 @@ static int services_view(const struct services *s, char *buf, size_t len)
     struct devclock_config cc = { 0 };
     if (s->clock)
         devclock_get(s->clock, &cc);
-    n += snprintf(buf + n, len - (size_t)n, "rtsp=off\nmulticast=off\nsyslog=%s\nntp=%s\n",
+    if (s->rtsp)
+        n += snprintf(buf + n, len - (size_t)n, "rtsp=%d\n", rtspserver_port(s->rtsp));
+    else
+        n += snprintf(buf + n, len - (size_t)n, "rtsp=off\n");
+    n += snprintf(buf + n, len - (size_t)n, "multicast=off\nsyslog=%s\nntp=%s\n",
                   s->cfg.syslog_server[0] ? s->cfg.syslog_server : "off",
                   cc.type == DEVCLOCK_NTP ? "client" : "off");
     return n > 0 && (size_t)n < len ? n : -1;
@@ -530,6 +551,9 @@ static int open_security(struct services *s)
         log_crit("config", "network/reserved-ports: not a list of ports 1..65535 (at most %d)", TLSPOLICY_MAX_RESERVED_PORTS);
         return -1;
     }
+    /* HTTP and HTTPS may not move onto the RTSP port. */
+    if (cfg->rtsp_enabled && cfg->rtsp_port > 0 && s->n_reserved_ports < TLSPOLICY_MAX_RESERVED_PORTS)
+        s->reserved_ports[s->n_reserved_ports++] = cfg->rtsp_port;
     struct tlspolicy_settings tps = {
         .defaults = { .http_enabled = cfg->http_enabled, .http_port = cfg->http_port,
                       .https_enabled = cfg->https_enabled, .https_port = cfg->https_port },
@@ -565,6 +589,76 @@ static int open_security(struct services *s)
     if (!users_have_admin(s->users))
         log_warning("auth", "no Administrator exists yet: create one with opennvtd --create-admin NAME%s",
                     cfg->first_admin_over_network ? " or an ONVIF CreateUsers request" : "");
+    return 0;
+}
+
+/* A media configuration change reaches the running encoders. */
+static void on_media_change(void *arg, enum mediacfg_change what, const char *token)
+{
+    struct services *s = arg;
+    if (what == MEDIACFG_VEC_CHANGED && s->streams)
+        stream_reconfigure(s->streams, token);
+}
+
+static void close_media(struct services *s)
+{
+    rtspserver_stop(s->rtsp);
+    s->rtsp = NULL;
+    stream_hub_close(s->streams);
+    s->streams = NULL;
+    mediacfg_close(s->mediacfg);
+    s->mediacfg = NULL;
+    source_close(s->source);
+    s->source = NULL;
+}
+
+/* The video source, its configurations, the encoders and the RTSP server. */
+static int open_media(struct services *s)
+{
+    const struct opennvt_config *cfg = &s->cfg;
+    struct source_settings ss = { cfg->source, cfg->source_width, cfg->source_height, cfg->source_framerate };
+    int rc = source_open(&s->source, &ss);
+    if (rc != SOURCE_OK) {
+        log_crit("media", "video source %s: %s", cfg->source, source_strerror(rc));
+        return -1;
+    }
+    struct media_video_source vs = { .token = "VideoSource_1" };
+    source_format(s->source, &vs.width, &vs.height, &vs.framerate);
+    rc = mediacfg_open(&s->mediacfg, cfg->state_dir, &vs, encoder_available());
+    if (rc != MEDIACFG_OK) {
+        log_crit("media", "media configuration: %s", mediacfg_strerror(rc));
+        close_media(s);
+        return -1;
+    }
+    struct stream_hub_settings hs = { cfg->encoder_linger_ms, cfg->encoder_threads, RTP_DEFAULT_MTU };
+    if (stream_hub_open(&s->streams, s->mediacfg, s->source, &hs) != STREAM_OK) {
+        close_media(s);
+        return -1;
+    }
+    mediacfg_set_listener(s->mediacfg, on_media_change, s);
+    if (cfg->rtsp_enabled) {
+        struct rtspserver_settings rs = {
+            .bind = cfg->bind,
+            .port = cfg->rtsp_port,
+            .max_connections = cfg->rtsp_max_connections,
+            .max_connections_per_ip = cfg->rtsp_max_connections_per_ip,
+            .session_timeout_s = cfg->rtsp_session_timeout_s,
+            .max_tcp_backlog_kib = cfg->rtsp_max_tcp_backlog_kib,
+            .max_request_bytes = 8192,
+            .anonymous_classes = cfg->anonymous_media ? ACCESS_BIT(ACCESS_READ_MEDIA) : 0,
+            .multicast_if = cfg->multicast_if,
+        };
+        struct rtspserver_deps deps = { s->mediacfg, s->streams, s->authn, s->users, s->ipfilter };
+        rc = rtspserver_start(&s->rtsp, &rs, &deps);
+        if (rc != RTSPSERVER_OK) {
+            log_crit("media", "RTSP server on port %d: %s", cfg->rtsp_port, rtspserver_strerror(rc));
+            close_media(s);
+            return -1;
+        }
+    }
+    s->dev.mediacfg = s->mediacfg;
+    s->dev.streams = s->streams;
+    s->dev.rtsp = s->rtsp;
     return 0;
 }
 
@@ -632,7 +726,14 @@ static int start_services(struct services *s)
     s->dev.request_factory_reset = request_factory_reset;
     s->dev.ports_changed = on_ports_changed;
     s->dev.ports_arg = s;
+    if (open_media(s) != 0) {
+        close_security(s);
+        netcfg_close(s->netcfg);
+        s->netcfg = NULL;
+        return -1;
+    }
     if (soapserver_start(&s->soap, cfg, &s->dev) != 0) {
+        close_media(s);
         close_security(s);
         netcfg_close(s->netcfg);
         s->netcfg = NULL;
@@ -662,6 +763,10 @@ static void stop_services(struct services *s)
     struct discovery *d = s->discovery;
     __atomic_store_n(&s->discovery, NULL, __ATOMIC_RELEASE);
     discovery_stop(d);
+    s->dev.mediacfg = NULL;
+    s->dev.streams = NULL;
+    s->dev.rtsp = NULL;
+    close_media(s);
     close_security(s);
     netcfg_close(s->netcfg);
     s->netcfg = NULL;
@@ -674,6 +779,8 @@ static void pin_ports(struct services *s, struct opennvt_config *next)
         next->http_port = soapserver_port(s->soap);
     if (next->https_port == 0 && s->soap && soapserver_https_port(s->soap) > 0)
         next->https_port = soapserver_https_port(s->soap);
+    if (next->rtsp_port == 0 && s->rtsp)
+        next->rtsp_port = rtspserver_port(s->rtsp);
     if (next->discovery_port == 0 && s->discovery)
         next->discovery_port = discovery_port(s->discovery);
 }
@@ -807,6 +914,7 @@ int main(int argc, char **argv)
     static struct services s;
     if (build_config(&opts, &s.cfg) != 0)
         return EXIT_CONFIG;
+    av_log_set_level(AV_LOG_ERROR);   /* libav's per-encoder statistics are not device log material */
     s.ports_file = opts.ports_file;
     for (size_t i = 0; i < opts.n_overrides; i++) {
         if (!strcmp(opts.overrides[i].path, "network/http-port"))

@@ -20,6 +20,9 @@ struct tlspolicy;
 struct soapserver;
 struct devclock;
 struct devicelog;
+struct mediacfg;
+struct stream_hub;
+struct rtspserver;
 
 struct onvif_device {
     const struct opennvt_config *cfg;
@@ -33,6 +36,9 @@ struct onvif_device {
     struct soapserver *soapserver;   /* the running listener, for the ports it bound */
     struct devclock *clock;          /* the device clock */
     struct devicelog *devicelog;     /* the device log's stores */
+    struct mediacfg *mediacfg;       /* profiles and media configurations */
+    struct stream_hub *streams;      /* live encoders (snapshots, sync points) */
+    struct rtspserver *rtsp;         /* the RTSP server (stream URIs, multicast); NULL when off */
     /* Asks for an NTP synchronisation soon (after SetNTP / SetSystemDateAndTime). */
     void (*clock_sync_now)(void *arg);
     void *clock_sync_arg;
@@ -85,6 +91,12 @@ const char *onvif_http_resource_operation(const char *path);
 int onvif_http_resource(struct onvif_device *dev, const char *path, unsigned char **body, size_t *len,
                         const char **content_type);
 
+/* Snapshots (snapshot.c): the profile token of a snapshot path (NULL: not
+ * one), and the JPEG for it (200, 404 no such profile, 503 no frame). */
+const char *onvif_snapshot_profile_of_path(const char *path);
+int onvif_snapshot_resource(struct onvif_device *dev, const char *profile_token, unsigned char **body, size_t *len,
+                            const char **content_type);
+
 /* Uploads over HTTP POST (StartSystemRestore, StartFirmwareUpgrade): the
  * operation guarding a path (NULL: none), and the upload's handling, which
  * returns the HTTP status (200, 400 with a reason, 409, 500). */
@@ -114,5 +126,17 @@ const struct onvif_service *onvif_service_by_path(const char *path);
 
 char *onvif_device_capabilities_xml(struct soap *soap);
 char *onvif_security_capabilities_xml(struct soap *soap);
+char *onvif_media_capabilities_xml(struct soap *soap);    /* media.c */
+char *onvif_media2_capabilities_xml(struct soap *soap);   /* media2.c */
+char *onvif_events_capabilities_xml(struct soap *soap);   /* events.c */
+
+/* Media URIs for the connection the request came in on (media_uri.c):
+ * rtsp://host:port/stream/<profile> (scheme "rtsp"), the same path over
+ * http:// on the RTSP port for the HTTP tunnel (scheme "http"), and the
+ * snapshot URL on the SOAP listener. NULL when the RTSP server is off. */
+char *onvif_stream_uri(struct soap *soap, const char *scheme, const char *profile_token);
+char *onvif_snapshot_uri(struct soap *soap, const char *profile_token);
+/* A mediacfg / rtspserver error as the ONVIF fault (media_uri.c). */
+int onvif_mediacfg_fault(struct soap *soap, int err);
 
 #endif

@@ -31,6 +31,7 @@ static const struct state_file state_files[] = {
     { "tlspolicy.xml", 0, 0 },
     { "netcfg.xml", 0, 0 },
     { "clock.xml", 0, 0 },
+    { "media.xml", 1, 0 },
 };
 
 int factoryreset_kind_from_name(const char *name)

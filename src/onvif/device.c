@@ -1,5 +1,6 @@
 /* Device management service (tds): thin handlers over the domain modules. */
 #include "opennvt/devclock.h"
+#include "opennvt/mediacfg.h"
 #include "opennvt/onvif.h"
 #include "opennvt/netcfg.h"
 #include "opennvt/netif.h"
@@ -142,14 +143,42 @@ int __tds__GetServiceCapabilities(struct soap *soap, struct _tds__GetServiceCapa
 int __tds__GetCapabilities(struct soap *soap, struct _tds__GetCapabilities *req,
                            struct _tds__GetCapabilitiesResponse *resp)
 {
+    /* No category means all of them. */
+    int want_device = req->__sizeCategory == 0, want_media = req->__sizeCategory == 0;
     for (int i = 0; i < req->__sizeCategory; i++) {
         enum tt__CapabilityCategory c = req->Category[i];
-        if (c != tt__CapabilityCategory__All && c != tt__CapabilityCategory__Device)
+        if (c == tt__CapabilityCategory__All)
+            want_device = want_media = 1;
+        else if (c == tt__CapabilityCategory__Device)
+            want_device = 1;
+        else if (c == tt__CapabilityCategory__Media)
+            want_media = 1;
+        else
             return onvif_receiver_fault(soap, "ter:ActionNotSupported", "ter:NoSuchService",
                                         "The requested capability category is not offered by this device");
     }
-    struct tds__DeviceServiceCapabilities *dc = device_capabilities(soap);
     struct tt__Capabilities *caps = NEW(soap, struct tt__Capabilities);
+    if (!caps)
+        return SOAP_EOM;
+    resp->Capabilities = caps;
+    if (want_media) {
+        /* The Media service's streaming capabilities, as its GetServiceCapabilities says them. */
+        int rtsp = onvif_request_of(soap)->dev->rtsp != NULL;
+        struct tt__MediaCapabilities *m = NEW(soap, struct tt__MediaCapabilities);
+        if (!m || !(m->StreamingCapabilities = NEW(soap, struct tt__RealTimeStreamingCapabilities)) ||
+            !(m->Extension = NEW(soap, struct tt__MediaCapabilitiesExtension)) ||
+            !(m->Extension->ProfileCapabilities = NEW(soap, struct tt__ProfileCapabilities)))
+            return SOAP_EOM;
+        m->XAddr = onvif_xaddr(soap, "/onvif/media_service");
+        m->StreamingCapabilities->RTPMulticast = onvif_bool(soap, rtsp);
+        m->StreamingCapabilities->RTP_USCORETCP = onvif_bool(soap, rtsp);
+        m->StreamingCapabilities->RTP_USCORERTSP_USCORETCP = onvif_bool(soap, rtsp);
+        m->Extension->ProfileCapabilities->MaximumNumberOfProfiles = MEDIA_MAX_PROFILES;
+        caps->Media = m;
+    }
+    if (!want_device)
+        return SOAP_OK;
+    struct tds__DeviceServiceCapabilities *dc = device_capabilities(soap);
     struct tt__DeviceCapabilities *d = NEW(soap, struct tt__DeviceCapabilities);
     caps->Device = d;
     d->XAddr = onvif_xaddr(soap, "/onvif/device_service");
@@ -175,7 +204,6 @@ int __tds__GetCapabilities(struct soap *soap, struct _tds__GetCapabilities *req,
     d->Security = NEW(soap, struct tt__SecurityCapabilities);
     /* TLS 1.2 (and 1.3); no token profiles or access policy configuration */
     d->Security->TLS1_x002e2 = xsd__boolean__true_;
-    resp->Capabilities = caps;
     return SOAP_OK;
 }
 

@@ -4,6 +4,7 @@
  * an administrator confirms it over the new settings (tlspolicy.h). */
 #include "opennvt/log.h"
 #include "opennvt/onvif.h"
+#include "opennvt/rtspserver.h"
 #include "opennvt/soapserver.h"
 #include "opennvt/tlspolicy.h"
 #include "soapH.h"
@@ -49,13 +50,17 @@ int __tds__GetNetworkProtocols(struct soap *soap, struct _tds__GetNetworkProtoco
     (void)req;
     struct tlspolicy_protocols p;
     current_protocols(soap, &p);
-    /* RTSP is listed once the device streams. */
-    resp->NetworkProtocols = soap_malloc(soap, 2 * sizeof *resp->NetworkProtocols);
+    struct rtspserver *rtsp = onvif_request_of(soap)->dev->rtsp;
+    resp->NetworkProtocols = soap_malloc(soap, 3 * sizeof *resp->NetworkProtocols);
     if (!resp->NetworkProtocols)
         return SOAP_EOM;
     protocol_out(soap, &resp->NetworkProtocols[0], tt__NetworkProtocolType__HTTP, p.http_enabled, p.http_port);
     protocol_out(soap, &resp->NetworkProtocols[1], tt__NetworkProtocolType__HTTPS, p.https_enabled, p.https_port);
     resp->__sizeNetworkProtocols = 2;
+    /* Listed on or off: VMSs find the RTSP port here. */
+    const struct opennvt_config *cfg = onvif_request_of(soap)->dev->cfg;
+    protocol_out(soap, &resp->NetworkProtocols[resp->__sizeNetworkProtocols++], tt__NetworkProtocolType__RTSP,
+                 rtsp != NULL, rtsp ? rtspserver_port(rtsp) : (cfg && cfg->rtsp_port > 0 ? cfg->rtsp_port : 554));
     return SOAP_OK;
 }
 
@@ -77,8 +82,15 @@ int __tds__SetNetworkProtocols(struct soap *soap, struct _tds__SetNetworkProtoco
         } else if (np->Name == tt__NetworkProtocolType__HTTPS) {
             enabled = &p.https_enabled, port = &p.https_port, seen = &seen_https;
         } else {
-            return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:ServiceNotSupported",
-                                      "This device does not serve RTSP yet");
+            /* RTSP is set in the configuration (media/rtsp-port, media/rtsp-enabled);
+             * a client restating the current settings is fine. */
+            struct rtspserver *rtsp = onvif_request_of(soap)->dev->rtsp;
+            int same = rtsp && np->Enabled == xsd__boolean__true_ &&
+                       (np->__sizePort == 0 || (np->__sizePort == 1 && np->Port[0] == rtspserver_port(rtsp)));
+            if (!same)
+                return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:ServiceNotSupported",
+                                          "The RTSP port and state are set in the device configuration, not over ONVIF");
+            continue;
         }
         if ((*seen)++)
             return onvif_sender_fault(soap, "ter:InvalidArgVal", NULL, "A protocol is listed twice");
@@ -88,6 +100,8 @@ int __tds__SetNetworkProtocols(struct soap *soap, struct _tds__SetNetworkProtoco
         if (np->__sizePort == 1)
             *port = np->Port[0];
     }
+    if (!seen_http && !seen_https)
+        return SOAP_OK;   /* only RTSP, as it is */
     /* The listener binds a new port before it closes the old one, so one
      * protocol cannot take the other's port in the same change. */
     if ((p.http_enabled && before.https_enabled && p.http_port == before.https_port && p.https_port != before.https_port) ||

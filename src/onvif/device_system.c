@@ -369,6 +369,8 @@ const char *onvif_http_resource_operation(const char *path)
         return "tds:GetSystemLog";
     if (!strcmp(path, BACKUP_PATH))
         return "tds:GetSystemBackup";
+    if (onvif_snapshot_profile_of_path(path))
+        return "trt:GetSnapshotUri";
     return NULL;
 }
 
@@ -377,6 +379,9 @@ int onvif_http_resource(struct onvif_device *dev, const char *path, unsigned cha
 {
     *body = NULL;
     *len = 0;
+    const char *snapshot_profile = onvif_snapshot_profile_of_path(path);
+    if (snapshot_profile)
+        return onvif_snapshot_resource(dev, snapshot_profile, body, len, content_type);
     if (!strcmp(path, SYSTEM_LOG_PATH) || !strcmp(path, ACCESS_LOG_PATH)) {
         char *text = NULL;
         int rc = system_log_text(dev->devicelog, !strcmp(path, ACCESS_LOG_PATH) ? DEVICELOG_ACCESS : DEVICELOG_SYSTEM,

@@ -12,6 +12,10 @@ static const struct onvif_service services[] = {
       ONVIF_VERSION_MAJOR, ONVIF_VERSION_MINOR, onvif_device_capabilities_xml },
     { "security", "http://www.onvif.org/ver10/advancedsecurity/wsdl", "/onvif/security_service",
       ONVIF_VERSION_MAJOR, ONVIF_VERSION_MINOR, onvif_security_capabilities_xml },
+    { "media", "http://www.onvif.org/ver10/media/wsdl", "/onvif/media_service",
+      ONVIF_VERSION_MAJOR, ONVIF_VERSION_MINOR, onvif_media_capabilities_xml },
+    { "media2", "http://www.onvif.org/ver20/media/wsdl", "/onvif/media2_service",
+      ONVIF_VERSION_MAJOR, ONVIF_VERSION_MINOR, onvif_media2_capabilities_xml },
 };
 
 const struct onvif_service *onvif_services(size_t *count)

@@ -45,7 +45,7 @@
  * device key comes first so that a staged restore opens with it. */
 static const char *const backup_files[] = {
     "device.key", "users.xml", "keystore.xml", "deviceca.xml", "authn.xml",
-    "ipfilter.xml", "tlspolicy.xml", "netcfg.xml", "clock.xml",
+    "ipfilter.xml", "tlspolicy.xml", "netcfg.xml", "clock.xml", "media.xml",
 };
 #define N_BACKUP_FILES (sizeof backup_files / sizeof backup_files[0])
 

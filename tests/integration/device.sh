@@ -43,8 +43,9 @@ for inc in true false; do
     ncaps=$(xpath "$R" 'count(//*[local-name()="Service"]/*[local-name()="Capabilities"])')
     if [ "$inc" = true ]; then check "capabilities included when asked" [ "$ncaps" -ge 1 ]; else check "capabilities omitted when not asked" [ "$ncaps" = 0 ]; fi
 done
-check "GetServices advertises exactly the implemented services (device, security)" \
-    [ "$(xpath "$R" 'count(//*[local-name()="Service"])')/$(xpath "$R" 'count(//*[local-name()="Service"][*[local-name()="Namespace"]="http://www.onvif.org/ver10/advancedsecurity/wsdl"])')" = 2/1 ]
+svc_count() { xpath "$R" "count(//*[local-name()='Service'][*[local-name()='Namespace']='$1'])"; }
+check "GetServices advertises exactly the implemented services (device, security, media, media2)" \
+    [ "$(xpath "$R" 'count(//*[local-name()="Service"])')/$(svc_count http://www.onvif.org/ver10/advancedsecurity/wsdl)/$(svc_count http://www.onvif.org/ver10/media/wsdl)/$(svc_count http://www.onvif.org/ver20/media/wsdl)" = 4/1/1/1 ]
 
 code=$(soap '<tds:GetServiceCapabilities/>' "$R")
 check "GetServiceCapabilities schema-valid" valid "$R"
@@ -54,10 +55,13 @@ check "capabilities claim user handling, digest and TLS 1.2 (not 1.0/1.1)" \
 code=$(soap '<tds:GetCapabilities/>' "$R")
 check "GetCapabilities (all) 200 and schema-valid" [ "$code" = 200 ]
 check "GetCapabilities schema-valid" valid "$R"
-check "GetCapabilities lists only the Device category" \
-    [ "$(xpath "$R" 'count(//*[local-name()="Capabilities"]/*[local-name()="Media" or local-name()="Events" or local-name()="PTZ" or local-name()="Imaging"])')" = 0 ]
+check "GetCapabilities lists Device and Media, nothing it does not serve" \
+    [ "$(xpath "$R" 'count(//*[local-name()="Capabilities"]/*[local-name()="Events" or local-name()="PTZ" or local-name()="Imaging" or local-name()="Analytics"])')/$(xpath "$R" 'count(//*[local-name()="Capabilities"]/*[local-name()="Media"])')" = 0/1 ]
 code=$(soap '<tds:GetCapabilities><tds:Category>Media</tds:Category></tds:GetCapabilities>' "$R")
-check "GetCapabilities(Media) → 500 ActionNotSupported/NoSuchService" \
+check "GetCapabilities(Media) → the media service address" \
+    [ "$code/$(xpath "$R" 'string(//*[local-name()="Media"]/*[local-name()="XAddr"])')" = "200/http://127.0.0.1:$HTTP_PORT/onvif/media_service" ]
+code=$(soap '<tds:GetCapabilities><tds:Category>PTZ</tds:Category></tds:GetCapabilities>' "$R")
+check "GetCapabilities(PTZ) → 500 ActionNotSupported/NoSuchService" \
     [ "$code/$(fault_subcodes "$R")" = "500/ter:ActionNotSupported ter:NoSuchService" ]
 check "the fault is a well-formed SOAP 1.2 ONVIF fault" valid "$R"
 
@@ -113,8 +117,8 @@ code=$(soap '<tds:GetSystemSupportInformation/>' "$R")
 check "unimplemented GetSystemSupportInformation → 500 Receiver/ActionNotSupported" \
     [ "$code/$(fault_subcodes "$R")" = "500/ter:ActionNotSupported" ]
 check "ActionNotSupported fault is valid" valid "$R"
-code=$(soap '<trt:GetProfiles/>' "$R")
-check "Media operation of an unoffered service → ActionNotSupported" [ "$code/$(fault_subcodes "$R")" = "500/ter:ActionNotSupported" ]
+code=$(soap '<trt:GetAudioSources/>' "$R")
+check "Media operation the device does not implement (audio) → ActionNotSupported" [ "$code/$(fault_subcodes "$R")" = "500/ter:ActionNotSupported" ]
 
 # The gSOAP client
 check "gSOAP client: device operations succeed" "$ONVIF_CLIENT" device "$URL" > "$WORK/client.txt"

@@ -53,7 +53,7 @@ create_admin() {
     printf '%s\n' "$2" | "$OPENNVTD" --state-dir "${STATE:-$WORK/state}" --create-admin "$1" 2>&1
 }
 
-# start_daemon [extra opennvtd options...]: sets HTTP_PORT, HTTPS_PORT, DISC_PORT, URL, STATE
+# start_daemon [extra opennvtd options...]: sets HTTP_PORT, HTTPS_PORT, DISC_PORT, RTSP_PORT, URL, STATE
 start_daemon() {
     STATE=${STATE:-$WORK/state}
     if [ -z "${NO_ADMIN:-}" ] && [ ! -e "$STATE/users.xml" ]; then
@@ -61,7 +61,7 @@ start_daemon() {
     fi
     rm -f "$WORK/ports"
     "${DAEMON_WRAPPER[@]}" "$OPENNVTD" --foreground --state-dir "$STATE" --bind 127.0.0.1 \
-        --http-port 0 --https-port 0 --discovery-port 0 --ports-file "$WORK/ports" --log-level "${LOG_LEVEL:-info}" "$@" \
+        --http-port 0 --https-port 0 --discovery-port 0 --rtsp-port 0 --ports-file "$WORK/ports" --log-level "${LOG_LEVEL:-info}" "$@" \
         >> "$WORK/daemon.log" 2>&1 &
     DAEMON_PID=$!
     for _ in $(seq 1 300); do
@@ -73,6 +73,7 @@ start_daemon() {
     HTTP_PORT=$(sed -n 's/^http=//p' "$WORK/ports")
     HTTPS_PORT=$(sed -n 's/^https=//p' "$WORK/ports")
     DISC_PORT=$(sed -n 's/^discovery=//p' "$WORK/ports")
+    RTSP_PORT=$(sed -n 's/^rtsp=//p' "$WORK/ports")
     URL="http://127.0.0.1:$HTTP_PORT/onvif/device_service"
 }
 

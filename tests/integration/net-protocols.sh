@@ -66,11 +66,14 @@ code=$(dsoap "<tds:SetNetworkProtocols>$(proto_xml HTTP true 70000)</tds:SetNetw
 check "port 70000 → InvalidArgVal ($code $(fault_subcodes "$R"))" [ "$code" = 400 ] && grep -q 'InvalidArgVal' "$R"
 code=$(dsoap "<tds:SetNetworkProtocols>$(proto_xml HTTP false)$(proto_xml HTTPS false)</tds:SetNetworkProtocols>")
 check "HTTP and HTTPS both off → InvalidArgVal ($code)" [ "$code" = 400 ] && grep -q 'InvalidArgVal' "$R"
-code=$(dsoap "<tds:SetNetworkProtocols>$(proto_xml RTSP true 554)</tds:SetNetworkProtocols>")
-expect "$code" "400/ter:InvalidArgVal ter:ServiceNotSupported" "RTSP (not served yet) → ter:ServiceNotSupported"
+code=$(dsoap "<tds:SetNetworkProtocols>$(proto_xml RTSP true "$(free_port)")</tds:SetNetworkProtocols>")
+expect "$code" "400/ter:InvalidArgVal ter:ServiceNotSupported" "moving RTSP (set in the configuration) → ter:ServiceNotSupported"
+code=$(dsoap "<tds:SetNetworkProtocols>$(proto_xml RTSP true "$RTSP_PORT")</tds:SetNetworkProtocols>")
+expect "$code" 200 "restating RTSP as it is → 200"
 code=$(dsoap '<tds:GetNetworkProtocols/>')
 check "after the refusals nothing changed" \
     [ "$(proto HTTP Enabled)/$(proto HTTP Port)/$(proto HTTPS Enabled)/$(proto HTTPS Port)" = "true/$HTTP_PORT/true/$HTTPS_PORT" ]
+check "RTSP is listed on, port $RTSP_PORT" [ "$(proto RTSP Enabled)/$(proto RTSP Port)" = "true/$RTSP_PORT" ]
 
 # ---- a live port change, confirmed ----
 NEW_HTTP=$(free_port)

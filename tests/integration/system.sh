@@ -15,14 +15,14 @@ set_time() { # set_time TZ Y M D h m s
 }
 
 # ---- every network-facing service, and nothing else listening ----
-check "the ports file lists the services that listen on nothing as off" \
-    [ "$(sed -n 's/^\(rtsp\|multicast\|syslog\|ntp\)=//p' "$WORK/ports" | tr '\n' ' ')" = "off off off off " ]
+check "the ports file lists RTSP's port and the services that listen on nothing as off" \
+    [ "$(sed -n 's/^\(rtsp\|multicast\|syslog\|ntp\)=//p' "$WORK/ports" | tr '\n' ' ')" = "$RTSP_PORT off off off " ]
 tcp=$(ss -ltnpH 2>/dev/null | grep "pid=$DAEMON_PID," | awk '{print $4}' | sed 's/.*://' | sort -n | tr '\n' ' ')
 udp=$(ss -lunpH 2>/dev/null | grep "pid=$DAEMON_PID," | awk '{print $4}' | sed 's/.*://' | sort -n | tr '\n' ' ')
-want_tcp=$(printf '%s\n' "$HTTP_PORT" "$HTTPS_PORT" | sort -n | tr '\n' ' ')
-check "listening TCP sockets are exactly HTTP and HTTPS ($tcp)" [ "$tcp" = "$want_tcp" ]
+want_tcp=$(printf '%s\n' "$HTTP_PORT" "$HTTPS_PORT" "$RTSP_PORT" | sort -n | tr '\n' ' ')
+check "listening TCP sockets are exactly HTTP, HTTPS and RTSP ($tcp)" [ "$tcp" = "$want_tcp" ]
 check "UDP sockets are exactly WS-Discovery ($udp)" [ "$udp" = "$DISC_PORT " ]
-check "the log has the same view" grep -q "network services: http=$HTTP_PORT https=$HTTPS_PORT discovery=$DISC_PORT rtsp=off multicast=off syslog=off ntp=off" "$WORK/daemon.log"
+check "the log has the same view" grep -q "network services: http=$HTTP_PORT https=$HTTPS_PORT discovery=$DISC_PORT rtsp=$RTSP_PORT multicast=off syslog=off ntp=off" "$WORK/daemon.log"
 
 code=$(dsoap '<tds:GetSystemDateAndTime/>')
 expect "$code" 200 "GetSystemDateAndTime → 200"

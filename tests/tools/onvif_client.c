@@ -109,6 +109,7 @@ static int device_info(struct soap *soap, const char *url)
                a2.Service[i].Capabilities && a2.Service[i].Capabilities->__any ? "yes" : "no");
 
     struct _tds__GetServiceCapabilities r3;
+    memset(&r3, 0, sizeof r3);
     struct _tds__GetServiceCapabilitiesResponse a3;
     if ((auth(soap), soap_call___tds__GetServiceCapabilities)(soap, url, NULL, &r3, &a3))
         return 1;
@@ -116,7 +117,7 @@ static int device_info(struct soap *soap, const char *url)
            b(a3.Capabilities->System->DiscoveryResolve), b(a3.Capabilities->System->DiscoveryBye),
            b(a3.Capabilities->System->UserConfigNotSupported));
 
-    struct _tds__GetCapabilities r4;
+    struct _tds__GetCapabilities r4 = { 0 };
     struct _tds__GetCapabilitiesResponse a4;
     if ((auth(soap), soap_call___tds__GetCapabilities)(soap, url, NULL, &r4, &a4))
         return 1;
