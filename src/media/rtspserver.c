@@ -136,6 +136,7 @@ struct group {
     struct sockaddr_storage mc_rtp, mc_rtcp;
     socklen_t mc_len;
     uint32_t ssrc;                       /* from the latest picture's RTP header */
+    uint8_t payload_type;                /* likewise; a change ends the sessions */
     uint32_t mc_packets, mc_octets, mc_last_ts;
     int64_t mc_last_capture_us, mc_next_rtcp_ms;
     struct group *next;
@@ -792,12 +793,30 @@ static void group_mc_maybe_close(struct group *g)
     group_mc_close(g);
 }
 
+static void session_set_playing(struct rtspserver *r, struct session *s, int playing);
+
 /* One new picture: cache it, queue it on every playing session, send. */
 static void group_deliver(struct rtspserver *r, struct group *g, struct media_au *au)
 {
     if (au->n_packets > 0) {   /* the stream's SSRC, for RTCP: RTP header bytes 8..11 */
         const uint8_t *h = au->data + au->packets[0].off + RTP_INTERLEAVED_LEN;
         g->ssrc = (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11];
+        uint8_t pt = h[1] & 0x7f;
+        if (g->payload_type && pt != g->payload_type) {
+            /* The encoding changed (e.g. H.264 to JPEG): the viewers' SDP no
+             * longer describes the stream. Ending their sessions makes them
+             * DESCRIBE again, as ONVIF Streaming expects. */
+            log_notice("rtsp", "stream %s changed encoding: ending its sessions for a new DESCRIBE", g->vec);
+            gop_clear(g);
+            for (struct session *s = g->sessions; s; s = s->group_next) {
+                if (s->data)
+                    s->data->closing = 2;
+                else
+                    s->timeout_s = 0;   /* UDP/multicast: housekeeping ends it */
+                session_set_playing(r, s, 0);
+            }
+        }
+        g->payload_type = pt;
     }
     if (au->keyframe) {
         gop_clear(g);

@@ -576,6 +576,41 @@ static void test_garbage_closes_only_that_connection(void **state)
     close(fd);
 }
 
+/* A change of encoding invalidates the viewers' SDP: their sessions end so
+ * that they DESCRIBE again. */
+static void test_encoding_change_ends_sessions(void **state)
+{
+    struct fixture *fx = *state;
+    char session[64];
+    int fd = play_tcp(fx, "Profile_2", session, sizeof session);
+    assert_int_equal(read_rtp_tcp(fd, 0, 5, 8000, NULL, NULL), 5);
+    struct media_vec v;
+    assert_int_equal(mediacfg_vec(fx->cfg, "VideoEncoder_2", &v), MEDIACFG_OK);
+    v.encoding = MEDIA_ENC_JPEG;
+    assert_int_equal(mediacfg_set_vec(fx->cfg, &v), MEDIACFG_OK);
+    stream_reconfigure(fx->hub, "VideoEncoder_2");
+    int64_t end = ms_now() + 8000;
+    int closed = 0;
+    while (!closed && ms_now() < end) {
+        struct pollfd pfd = { fd, POLLIN, 0 };
+        if (poll(&pfd, 1, 500) <= 0)
+            continue;
+        uint8_t buf[65536];
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        closed = n <= 0;
+    }
+    assert_true(closed);
+    close(fd);
+    /* A new DESCRIBE tells of the JPEG stream. */
+    char url[256], resp[8192];
+    url_of(fx, "Profile_2", "", url, sizeof url);
+    fd = connect_to(fx->port);
+    send_text(fd, "DESCRIBE %s RTSP/1.0\r\nCSeq: 1\r\n\r\n", url);
+    assert_int_equal(read_response(fd, resp, sizeof resp), 200);
+    assert_non_null(strstr(resp, "m=video 0 RTP/AVP 26"));
+    close(fd);
+}
+
 static void quiet_log(void *arg, enum log_level level, const char *area, const char *line)
 {
     (void)arg;
@@ -598,6 +633,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_digest_challenge, setup_protected, teardown),
         cmocka_unit_test_setup_teardown(test_multicast_needs_an_address, setup_anonymous, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_closes_only_that_connection, setup_anonymous, teardown),
+        cmocka_unit_test_setup_teardown(test_encoding_change_ends_sessions, setup_anonymous, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
