@@ -249,10 +249,11 @@ static void nal_list_add(void *arg, const uint8_t *nal, size_t n)
         l->failed = 1;
         return;
     }
-    /* Access unit delimiters and filler data say nothing the RTP timestamp
-     * and marker bit do not already say. */
+    /* Access unit delimiters say nothing the RTP timestamp and marker bit do
+     * not already say. Filler data stays: a constant bit rate stream is
+     * constant on the wire, as network planning expects. */
     int t = nal_type(l->hevc, nal);
-    if (l->hevc ? (t == 35 || t == 38) : (t == 9 || t == 12))
+    if (l->hevc ? t == 35 : t == 9)
         return;
     if (nal_type_unsendable(l->hevc, t))
         return;
