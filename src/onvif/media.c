@@ -89,64 +89,6 @@ int __trt__GetServiceCapabilities(struct soap *soap, struct _trt__GetServiceCapa
 
 /* ---- conversions ----------------------------------------------------------------- */
 
-static char *duration_of(struct soap *soap, int seconds)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, "PT%dS", seconds);
-    return soap_strdup(soap, buf);
-}
-
-/* Seconds of an xs:duration without years or months (whose length varies):
- * [P][nD][T[nH][nM][n[.f]S]]; -1 when it is not one or exceeds a day's
- * worth of digits. Fractions of a second are dropped. */
-static long seconds_of_duration(const char *s)
-{
-    if (!s || *s++ != 'P')
-        return -1;
-    long total = 0;
-    int in_time = 0, any = 0;
-    while (*s) {
-        if (*s == 'T' && !in_time) {
-            in_time = 1;
-            s++;
-            if (!*s)
-                return -1;
-            continue;
-        }
-        long v = 0;
-        int digits = 0;
-        while (*s >= '0' && *s <= '9') {
-            if (++digits > 9)
-                return -1;
-            v = v * 10 + (*s++ - '0');
-        }
-        if (*s == '.' && in_time) {             /* fraction: seconds only */
-            s++;
-            while (*s >= '0' && *s <= '9')
-                s++;
-            if (*s != 'S')
-                return -1;
-        }
-        if (!digits)
-            return -1;
-        long unit;
-        switch (*s) {
-        case 'D': unit = in_time ? -1 : 86400; break;
-        case 'H': unit = in_time ? 3600 : -1; break;
-        case 'M': unit = in_time ? 60 : -1; break;
-        case 'S': unit = in_time ? 1 : -1; break;
-        default: unit = -1; break;
-        }
-        if (unit < 0 || v > 100000000L / unit)
-            return -1;
-        total += v * unit;
-        if (total > 100000000L)
-            return -1;
-        s++;
-        any = 1;
-    }
-    return any ? total : -1;
-}
 
 /* An ONVIF Quality (xs:float) as mediacfg's integer; out-of-range values stay
  * out of range so the options check refuses them. */
@@ -253,7 +195,7 @@ static int fill_vec(struct soap *soap, struct tt__VideoEncoderConfiguration *out
     out->Quality = (float)v->quality;
     out->RateControl = NEW(soap, struct tt__VideoRateControl);
     out->Multicast = multicast_out(soap, &v->multicast);
-    out->SessionTimeout = duration_of(soap, v->session_timeout_s);
+    out->SessionTimeout = onvif_duration(soap, v->session_timeout_s);
     if (!out->Name || !out->token || !out->Resolution || !out->RateControl || !out->Multicast || !out->SessionTimeout)
         return -1;
     out->RateControl->FrameRateLimit = v->framerate;
@@ -770,7 +712,7 @@ int __trt__SetVideoEncoderConfiguration(struct soap *soap, struct _trt__SetVideo
     if (in->Multicast && multicast_in(in->Multicast, &v.multicast) != 0)
         return onvif_mediacfg_fault(soap, MEDIACFG_E_INVALID);
     if (in->SessionTimeout) {
-        long s = seconds_of_duration(in->SessionTimeout);
+        long s = onvif_duration_seconds(in->SessionTimeout);
         if (s < 0)
             return onvif_sender_fault(soap, "ter:InvalidArgVal", "ter:ConfigModify",
                                       "SessionTimeout is not a duration in days, hours, minutes and seconds");

@@ -81,12 +81,6 @@ static int missing_argument(struct soap *soap, const char *what)
     return onvif_sender_fault(soap, "ter:InvalidArgVal", NULL, what);
 }
 
-static char *duration_of(struct soap *soap, int seconds)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, "PT%dS", seconds);
-    return soap_strdup(soap, buf);
-}
 
 /* ---- capabilities ----------------------------------------------------------- */
 
@@ -190,7 +184,7 @@ int __tas__CreateRSAKeyPair(struct soap *soap, struct _tas__CreateRSAKeyPair *re
     log_notice("keystore", "%s: RSA-%ld key %s being generated for '%s'", onvif_request_of(soap)->peer, bits, id,
                onvif_request_of(soap)->principal.user);
     resp->KeyID = soap_strdup(soap, id);
-    resp->EstimatedCreationTime = duration_of(soap, estimate);
+    resp->EstimatedCreationTime = onvif_duration(soap, estimate);
     return SOAP_OK;
 }
 
@@ -210,7 +204,7 @@ int __tas__CreateECCKeyPair(struct soap *soap, struct _tas__CreateECCKeyPair *re
     log_notice("keystore", "%s: EC key %s (%s) being generated for '%s'", onvif_request_of(soap)->peer, id,
                req->EllipticCurve, onvif_request_of(soap)->principal.user);
     resp->KeyID = soap_strdup(soap, id);
-    resp->EstimatedCreationTime = duration_of(soap, estimate);
+    resp->EstimatedCreationTime = onvif_duration(soap, estimate);
     return SOAP_OK;
 }
 

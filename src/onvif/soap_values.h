@@ -11,5 +11,9 @@
 void *onvif_zalloc(struct soap *soap, size_t n);
 enum xsd__boolean *onvif_bool(struct soap *soap, int v);
 int *onvif_int(struct soap *soap, int v);
+/* xs:duration "PTnS", and the seconds of one (days, hours, minutes,
+ * seconds; -1 when it is not such a duration). */
+char *onvif_duration(struct soap *soap, int seconds);
+long onvif_duration_seconds(const char *s);
 
 #endif
