@@ -1,5 +1,6 @@
 /* opennvtd: options, configuration, state directory, and the lifecycle of the
  * services (start, restart on SystemReboot or SIGHUP, clean stop on SIGTERM). */
+#include "opennvt/motion.h"
 #include "opennvt/accesspolicy.h"
 #include "opennvt/atomicfile.h"
 #include "opennvt/authn_store.h"
@@ -12,6 +13,7 @@
 #include "opennvt/devicelog.h"
 #include "opennvt/discovery.h"
 #include "opennvt/encoder.h"
+#include "opennvt/events.h"
 #include "opennvt/factoryreset.h"
 #include "opennvt/ipfilter.h"
 #include "opennvt/keystore.h"
@@ -85,6 +87,8 @@ struct services {
     struct mediacfg *mediacfg;
     struct stream_hub *streams;
     struct rtspserver *rtsp;
+    struct events *events;           /* event bus, pull points; motion detection on the source */
+    struct motion *motion;
     struct devclock *clock;          /* open for the daemon's whole life */
     struct devicelog *devicelog;
     pthread_t ntp_thread;
@@ -598,10 +602,83 @@ static void on_media_change(void *arg, enum mediacfg_change what, const char *to
     struct services *s = arg;
     if (what == MEDIACFG_VEC_CHANGED && s->streams)
         stream_reconfigure(s->streams, token);
+    if (what == MEDIACFG_VSC_CHANGED || what == MEDIACFG_VEC_CHANGED)
+        events_publish_simple(s->events, EVENT_TOPIC_CONFIGURATION_CHANGED, "Token", token, "Type",
+                              what == MEDIACFG_VSC_CHANGED ? "VideoSource" : "VideoEncoder");
+    else
+        events_publish_simple(s->events, EVENT_TOPIC_PROFILE_CHANGED, "Token", token, NULL, NULL);
+}
+
+/* ---- events: the bus and the security producers ---------------------------------------- */
+
+static void on_auth_alarm(void *arg, const char *user, const char *peer)
+{
+    struct services *s = arg;
+    events_publish_simple(s->events, EVENT_TOPIC_AUTH_FAILED, "User", user, "SourceIP", peer);
+}
+
+static void on_key_status(void *arg, const char *key_id, const char *old_status, const char *new_status)
+{
+    struct services *s = arg;
+    struct event_message m = { .topic = EVENT_TOPIC_KEY_STATUS, .n_source = 1, .n_data = old_status ? 2 : 1 };
+    snprintf(m.source[0].name, sizeof m.source[0].name, "KeyID");
+    snprintf(m.source[0].value, sizeof m.source[0].value, "%s", key_id);
+    snprintf(m.data[0].name, sizeof m.data[0].name, "NewStatus");
+    snprintf(m.data[0].value, sizeof m.data[0].value, "%s", new_status);
+    if (old_status) {
+        snprintf(m.data[1].name, sizeof m.data[1].name, "OldStatus");
+        snprintf(m.data[1].value, sizeof m.data[1].value, "%s", old_status);
+    }
+    events_publish(s->events, &m);
+}
+
+static void on_cert_expiry(void *arg, const char *path_id, long days_left)
+{
+    struct services *s = arg;
+    char days[24];
+    snprintf(days, sizeof days, "%ld", days_left);
+    events_publish_simple(s->events, EVENT_TOPIC_CERT_EXPIRY, "CertificationPathID", path_id, "DaysLeft", days);
+}
+
+static int open_events(struct services *s)
+{
+    const struct opennvt_config *cfg = &s->cfg;
+    struct events_settings es = {
+        .max_subscriptions = cfg->events_max_subscriptions,
+        .queue_max = cfg->events_queue_max,
+        .max_termination_s = cfg->events_max_termination_s,
+    };
+    int rc = events_open(&s->events, &es);
+    if (rc != EVENTS_OK) {
+        log_crit("events", "event service: %s", events_strerror(rc));
+        return -1;
+    }
+    authn_set_failure_alarm(s->authn, on_auth_alarm, s);
+    keystore_set_status_listener(s->keystore, on_key_status, s);
+    tlspolicy_set_expiry_listener(s->tlspolicy, on_cert_expiry, s);
+    s->dev.events = s->events;
+    return 0;
+}
+
+static void close_events(struct services *s)
+{
+    if (!s->events)
+        return;
+    if (s->authn)
+        authn_set_failure_alarm(s->authn, NULL, NULL);
+    if (s->keystore)
+        keystore_set_status_listener(s->keystore, NULL, NULL);
+    if (s->tlspolicy)
+        tlspolicy_set_expiry_listener(s->tlspolicy, NULL, NULL);
+    s->dev.events = NULL;
+    events_close(s->events);
+    s->events = NULL;
 }
 
 static void close_media(struct services *s)
 {
+    motion_stop(s->motion);
+    s->motion = NULL;
     rtspserver_stop(s->rtsp);
     s->rtsp = NULL;
     stream_hub_close(s->streams);
@@ -659,6 +736,14 @@ static int open_media(struct services *s)
     s->dev.mediacfg = s->mediacfg;
     s->dev.streams = s->streams;
     s->dev.rtsp = s->rtsp;
+    if (cfg->motion_enabled && s->events) {
+        struct motion_settings ms;
+        motion_settings_default(&ms);
+        ms.sensitivity = cfg->motion_sensitivity;
+        ms.hold_ms = cfg->motion_hold_ms;
+        if (motion_start(&s->motion, s->source, vs.token, s->events, &ms, cfg->motion_fps) != 0)
+            log_err("events", "motion detection did not start");
+    }
     return 0;
 }
 
@@ -726,7 +811,14 @@ static int start_services(struct services *s)
     s->dev.request_factory_reset = request_factory_reset;
     s->dev.ports_changed = on_ports_changed;
     s->dev.ports_arg = s;
+    if (open_events(s) != 0) {
+        close_security(s);
+        netcfg_close(s->netcfg);
+        s->netcfg = NULL;
+        return -1;
+    }
     if (open_media(s) != 0) {
+        close_events(s);
         close_security(s);
         netcfg_close(s->netcfg);
         s->netcfg = NULL;
@@ -734,6 +826,7 @@ static int start_services(struct services *s)
     }
     if (soapserver_start(&s->soap, cfg, &s->dev) != 0) {
         close_media(s);
+        close_events(s);
         close_security(s);
         netcfg_close(s->netcfg);
         s->netcfg = NULL;
@@ -756,6 +849,9 @@ static void stop_services(struct services *s)
 {
     if (s->netcfg)
         netcfg_set_change_hook(s->netcfg, NULL, NULL);
+    /* Waiting PullMessages return now, or the listener would wait for them. */
+    if (s->events)
+        events_shutdown(s->events);
     /* The listener first: its ports hook uses the discovery responder. */
     soapserver_stop(s->soap);
     __atomic_store_n(&s->soap, NULL, __ATOMIC_RELEASE);
@@ -767,6 +863,7 @@ static void stop_services(struct services *s)
     s->dev.streams = NULL;
     s->dev.rtsp = NULL;
     close_media(s);
+    close_events(s);
     close_security(s);
     netcfg_close(s->netcfg);
     s->netcfg = NULL;

@@ -92,14 +92,16 @@ echo "generated: $(ls "$out"/soap*.c | tr '\n' ' ')"
 echo "stubs: $(grep -c weak onvif_stubs.c) operations"
 
 # The namespace table: soapcpp2's, plus the prefixes our messages use that no
-# bound schema declares (ONVIF fault subcodes, topics, discovery types). The two
+# bound schema declares (ONVIF fault subcodes, topics, discovery types, and
+# the namespace of OpenNVT's own event topics). The two
 # WS-Addressing versions must not match each other's URI (soapcpp2 lists each
 # as the other's alternative), or WS-Discovery 1.0 headers land in wsa5 fields.
 # ONVIF is SOAP 1.2 only: a SOAP 1.1 envelope gets env:VersionMismatch.
 sed -e '/{ *NULL, *NULL, *NULL, *NULL *}/i \
         { "ter", "http://www.onvif.org/ver10/error", NULL, NULL },\
         { "tns1", "http://www.onvif.org/ver10/topics", NULL, NULL },\
-        { "tdn", "http://www.onvif.org/ver10/network/wsdl", NULL, NULL },' \
+        { "tdn", "http://www.onvif.org/ver10/network/wsdl", NULL, NULL },\
+        { "opennvt", "http://www.opennvt.org/ver10/topics", NULL, NULL },' \
     -e 's#{ *"wsa5", *"http://www.w3.org/2005/08/addressing", *"[^"]*"#{ "wsa5", "http://www.w3.org/2005/08/addressing", NULL#' \
     -e 's#{ *"wsa", *"http://schemas.xmlsoap.org/ws/2004/08/addressing", *"[^"]*"#{ "wsa", "http://schemas.xmlsoap.org/ws/2004/08/addressing", NULL#' \
     -e 's#{ *"SOAP-ENV", *"http://www.w3.org/2003/05/soap-envelope", *"[^"]*"#{ "SOAP-ENV", "http://www.w3.org/2003/05/soap-envelope", NULL#' \

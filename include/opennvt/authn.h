@@ -103,4 +103,9 @@ int authn_set_failure_policy(struct authn *a, const struct authn_failure_policy 
 
 const char *authn_strerror(int err);
 
+/* Called (outside authn's lock) when failures from one address for one user
+ * cross the policy's threshold: the AuthFailed event. */
+typedef void (*authn_alarm_fn)(void *arg, const char *user, const char *peer);
+void authn_set_failure_alarm(struct authn *a, authn_alarm_fn fn, void *arg);
+
 #endif

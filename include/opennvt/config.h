@@ -69,6 +69,13 @@ struct opennvt_config {
     int source_width, source_height, source_framerate;
     int encoder_linger_ms;           /* encoders keep running this long after the last viewer */
     int encoder_threads;             /* 0 = libavcodec's choice */
+    int events_max_subscriptions;    /* pull points at once */
+    int events_queue_max;            /* messages per subscription */
+    int events_max_termination_s;
+    int motion_enabled;
+    int motion_sensitivity;          /* 1..100 */
+    int motion_hold_ms;
+    int motion_fps;                  /* frames analysed per second */
 };
 
 /* Fills cfg with the built-in defaults (state under a per-user directory). */

@@ -232,4 +232,9 @@ void keystore_cpv_material_free(struct keystore_cpv_material *m);
 const char *keystore_strerror(int err);
 const char *keystore_key_status_name(enum keystore_key_status s);   /* "ok", "generating", "corrupt" */
 
+/* Key status changes ("generating", "ok", "corrupt"; old NULL for a new
+ * key), called after the change is stored, from the thread that made it. */
+typedef void (*keystore_status_fn)(void *arg, const char *key_id, const char *old_status, const char *new_status);
+void keystore_set_status_listener(struct keystore *ks, keystore_status_fn fn, void *arg);
+
 #endif

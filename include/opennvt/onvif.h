@@ -23,6 +23,7 @@ struct devicelog;
 struct mediacfg;
 struct stream_hub;
 struct rtspserver;
+struct events;
 
 struct onvif_device {
     const struct opennvt_config *cfg;
@@ -39,6 +40,7 @@ struct onvif_device {
     struct mediacfg *mediacfg;       /* profiles and media configurations */
     struct stream_hub *streams;      /* live encoders (snapshots, sync points) */
     struct rtspserver *rtsp;         /* the RTSP server (stream URIs, multicast); NULL when off */
+    struct events *events;           /* the event bus and pull-point subscriptions */
     /* Asks for an NTP synchronisation soon (after SetNTP / SetSystemDateAndTime). */
     void (*clock_sync_now)(void *arg);
     void *clock_sync_arg;
@@ -128,7 +130,10 @@ char *onvif_device_capabilities_xml(struct soap *soap);
 char *onvif_security_capabilities_xml(struct soap *soap);
 char *onvif_media_capabilities_xml(struct soap *soap);    /* media.c */
 char *onvif_media2_capabilities_xml(struct soap *soap);   /* media2.c */
-char *onvif_events_capabilities_xml(struct soap *soap);   /* events.c */
+char *onvif_events_capabilities_xml(struct soap *soap);   /* events_service.c */
+
+/* Each pull-point subscription is its own endpoint: this path and its number. */
+#define EVENTS_SUBSCRIPTION_PATH "/onvif/event_subscription/"
 
 /* Media URIs for the connection the request came in on (media_uri.c):
  * rtsp://host:port/stream/<profile> (scheme "rtsp"), the same path over

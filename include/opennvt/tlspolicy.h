@@ -189,4 +189,10 @@ void tlspolicy_format_versions(unsigned versions, char *buf, size_t len);
 
 const char *tlspolicy_strerror(int err);
 
+/* Told of each certificate expiry note the policy logs: the certification
+ * path and the days left (negative once expired). Called under the expiry
+ * lock: it must not call back into tlspolicy. */
+typedef void (*tlspolicy_expiry_fn)(void *arg, const char *path_id, long days_left);
+void tlspolicy_set_expiry_listener(struct tlspolicy *tp, tlspolicy_expiry_fn fn, void *arg);
+
 #endif

@@ -101,6 +101,15 @@ static const struct setting settings[] = {
     INT_SETTING("media/encoder-linger-ms", encoder_linger_ms, 0, 600000,
                 "an encoder keeps running this long after its last viewer left"),
     INT_SETTING("media/encoder-threads", encoder_threads, 0, 16, "threads per encoder; 0 = the encoder's choice"),
+    INT_SETTING("events/max-pull-points", events_max_subscriptions, 2, 1024, "pull-point subscriptions at once"),
+    INT_SETTING("events/queue-messages", events_queue_max, 16, 65536,
+                "messages kept per subscription; the oldest are dropped first"),
+    INT_SETTING("events/max-termination-s", events_max_termination_s, 10, 86400,
+                "longest subscription lifetime a client may ask for"),
+    BOOL_SETTING("events/motion-detection", motion_enabled, "detect motion (and scene changes) on the video source"),
+    INT_SETTING("events/motion-sensitivity", motion_sensitivity, 1, 100, "higher detects smaller, fainter changes"),
+    INT_SETTING("events/motion-hold-ms", motion_hold_ms, 0, 60000, "quiet time before a motion alarm ends"),
+    INT_SETTING("events/motion-fps", motion_fps, 1, 30, "frames per second the motion detector analyses"),
     INT_SETTING("security/usernametoken-window-s", usernametoken_window_s, 5, 86400,
                 "WS-UsernameToken Created accepted this far from the device clock, each way"),
 };
@@ -167,6 +176,13 @@ void config_defaults(struct opennvt_config *cfg)
     cfg->source_framerate = 30;
     cfg->encoder_linger_ms = 5000;
     cfg->encoder_threads = 0;
+    cfg->events_max_subscriptions = 32;
+    cfg->events_queue_max = 256;
+    cfg->events_max_termination_s = 3600;
+    cfg->motion_enabled = 1;
+    cfg->motion_sensitivity = 50;
+    cfg->motion_hold_ms = 1500;
+    cfg->motion_fps = 10;
     snprintf(cfg->factory_dir, sizeof cfg->factory_dir, "/etc/opennvt/factory");
     snprintf(cfg->device_ca_key, sizeof cfg->device_ca_key, "EC-P256");
     snprintf(cfg->firmware_trust, sizeof cfg->firmware_trust, "/etc/opennvt/firmware-ca.pem");

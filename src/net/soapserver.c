@@ -48,6 +48,8 @@ extern struct Namespace namespaces[];
 
 #define READ_CHUNK 16384
 #define MAX_LISTENERS 2
+#define EXTRA_WORKERS_MAX 256       /* workers beyond soap/workers, for long-polling pulls */
+#define EXTRA_WORKER_IDLE_S 30
 
 enum conn_state { CONN_HANDSHAKE, CONN_READING, CONN_QUEUED, CONN_SERVING, CONN_LINGERING };
 
@@ -109,6 +111,11 @@ struct soapserver {
 
     pthread_mutex_t qlock;
     pthread_cond_t qcond;
+    /* Workers beyond the configured ones start when every worker is busy
+     * (long-polling PullMessages hold one each) and leave when idle. */
+    int idle_workers;
+    int n_extra;
+    pthread_cond_t extra_gone;
     struct conn *work_head, *work_tail;   /* complete requests */
     struct conn *ret_head;                /* back from workers */
 
@@ -117,6 +124,7 @@ struct soapserver {
 };
 
 static int apply_tls_settings(struct soapserver *srv, SSL *ssl);
+static void start_extra_worker(struct soapserver *srv);
 static int conn_still_allowed(struct soapserver *srv, struct conn *c);
 static void reconfigure(struct soapserver *srv);
 
@@ -485,6 +493,8 @@ static void queue_work(struct soapserver *srv, struct conn *c)
     else
         srv->work_head = c;
     srv->work_tail = c;
+    if (srv->idle_workers == 0 && srv->n_extra < EXTRA_WORKERS_MAX && !srv->stopping)
+        start_extra_worker(srv);
     pthread_cond_signal(&srv->qcond);
     pthread_mutex_unlock(&srv->qlock);
 }
@@ -1160,17 +1170,28 @@ static void serve_one(struct soapserver *srv, struct soap *soap, struct conn *c)
     soap->socket = SOAP_INVALID_SOCKET;
 }
 
-static void *worker_main(void *arg)
+/* One worker; an extra one leaves after EXTRA_WORKER_IDLE_S without work. */
+static void *run_worker(struct soapserver *srv, int extra)
 {
-    struct soapserver *srv = arg;
     struct soap *soap = soap_copy(srv->master);
     if (!soap)
         return NULL;
     for (;;) {
         pthread_mutex_lock(&srv->qlock);
-        while (!srv->work_head && !srv->stopping)
-            pthread_cond_wait(&srv->qcond, &srv->qlock);
-        if (srv->stopping) {
+        srv->idle_workers++;
+        int timed_out = 0;
+        while (!srv->work_head && !srv->stopping && !timed_out) {
+            if (!extra) {
+                pthread_cond_wait(&srv->qcond, &srv->qlock);
+                continue;
+            }
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += EXTRA_WORKER_IDLE_S;
+            timed_out = pthread_cond_timedwait(&srv->qcond, &srv->qlock, &until) == ETIMEDOUT && !srv->work_head;
+        }
+        srv->idle_workers--;
+        if (srv->stopping || timed_out) {
             pthread_mutex_unlock(&srv->qlock);
             break;
         }
@@ -1194,6 +1215,35 @@ static void *worker_main(void *arg)
     soap_end(soap);
     soap_free(soap);
     return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    return run_worker(arg, 0);
+}
+
+static void *extra_worker_main(void *arg)
+{
+    struct soapserver *srv = arg;
+    run_worker(srv, 1);
+    pthread_mutex_lock(&srv->qlock);
+    srv->n_extra--;
+    pthread_cond_broadcast(&srv->extra_gone);
+    pthread_mutex_unlock(&srv->qlock);
+    return NULL;
+}
+
+/* qlock held. */
+static void start_extra_worker(struct soapserver *srv)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 512 * 1024);
+    if (pthread_create(&t, &attr, extra_worker_main, srv) == 0)
+        srv->n_extra++;
+    pthread_attr_destroy(&attr);
 }
 
 static struct soap *make_master(const struct opennvt_config *cfg)
@@ -1535,6 +1585,7 @@ int soapserver_start(struct soapserver **out, const struct opennvt_config *cfg, 
     srv->wake_fd = -1;
     pthread_mutex_init(&srv->qlock, NULL);
     pthread_cond_init(&srv->qcond, NULL);
+    pthread_cond_init(&srv->extra_gone, NULL);
     srv->epfd = epoll_create1(EPOLL_CLOEXEC);
     srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     srv->master = make_master(cfg);
@@ -1612,6 +1663,10 @@ void soapserver_stop(struct soapserver *srv)
     pthread_join(srv->loop_thread, NULL);
     for (int i = 0; i < srv->n_workers; i++)
         pthread_join(srv->workers[i], NULL);
+    pthread_mutex_lock(&srv->qlock);
+    while (srv->n_extra > 0)
+        pthread_cond_wait(&srv->extra_gone, &srv->qlock);
+    pthread_mutex_unlock(&srv->qlock);
     /* Workers are gone: every connection is back in the loop's list or queued. */
     pthread_mutex_lock(&srv->qlock);
     srv->work_head = srv->work_tail = NULL;
@@ -1630,6 +1685,7 @@ void soapserver_stop(struct soapserver *srv)
     free(srv->workers);
     pthread_mutex_destroy(&srv->qlock);
     pthread_cond_destroy(&srv->qcond);
+    pthread_cond_destroy(&srv->extra_gone);
     free(srv);
 }
 

@@ -144,15 +144,18 @@ int __tds__GetCapabilities(struct soap *soap, struct _tds__GetCapabilities *req,
                            struct _tds__GetCapabilitiesResponse *resp)
 {
     /* No category means all of them. */
-    int want_device = req->__sizeCategory == 0, want_media = req->__sizeCategory == 0;
+    int all = req->__sizeCategory == 0;
+    int want_device = all, want_media = all, want_events = all;
     for (int i = 0; i < req->__sizeCategory; i++) {
         enum tt__CapabilityCategory c = req->Category[i];
         if (c == tt__CapabilityCategory__All)
-            want_device = want_media = 1;
+            want_device = want_media = want_events = 1;
         else if (c == tt__CapabilityCategory__Device)
             want_device = 1;
         else if (c == tt__CapabilityCategory__Media)
             want_media = 1;
+        else if (c == tt__CapabilityCategory__Events)
+            want_events = 1;
         else
             return onvif_receiver_fault(soap, "ter:ActionNotSupported", "ter:NoSuchService",
                                         "The requested capability category is not offered by this device");
@@ -175,6 +178,16 @@ int __tds__GetCapabilities(struct soap *soap, struct _tds__GetCapabilities *req,
         m->StreamingCapabilities->RTP_USCORERTSP_USCORETCP = onvif_bool(soap, rtsp);
         m->Extension->ProfileCapabilities->MaximumNumberOfProfiles = MEDIA_MAX_PROFILES;
         caps->Media = m;
+    }
+    if (want_events) {
+        struct tt__EventCapabilities *e = NEW(soap, struct tt__EventCapabilities);
+        if (!e)
+            return SOAP_EOM;
+        e->XAddr = onvif_xaddr(soap, "/onvif/event_service");
+        e->WSSubscriptionPolicySupport = xsd__boolean__false_;
+        e->WSPullPointSupport = xsd__boolean__true_;
+        e->WSPausableSubscriptionManagerInterfaceSupport = xsd__boolean__false_;
+        caps->Events = e;
     }
     if (!want_device)
         return SOAP_OK;

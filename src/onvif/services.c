@@ -16,6 +16,8 @@ static const struct onvif_service services[] = {
       ONVIF_VERSION_MAJOR, ONVIF_VERSION_MINOR, onvif_media_capabilities_xml },
     { "media2", "http://www.onvif.org/ver20/media/wsdl", "/onvif/media2_service",
       ONVIF_VERSION_MAJOR, ONVIF_VERSION_MINOR, onvif_media2_capabilities_xml },
+    { "events", "http://www.onvif.org/ver10/events/wsdl", "/onvif/event_service",
+      ONVIF_VERSION_MAJOR, ONVIF_VERSION_MINOR, onvif_events_capabilities_xml },
 };
 
 const struct onvif_service *onvif_services(size_t *count)
@@ -29,6 +31,11 @@ const struct onvif_service *onvif_service_by_path(const char *path)
     for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
         if (path && strcmp(services[i].path, path) == 0)
             return &services[i];
+    /* Pull-point subscriptions are endpoints of the events service. */
+    if (path && strncmp(path, EVENTS_SUBSCRIPTION_PATH, strlen(EVENTS_SUBSCRIPTION_PATH)) == 0)
+        for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
+            if (strcmp(services[i].name, "events") == 0)
+                return &services[i];
     return NULL;
 }
 
@@ -70,4 +77,63 @@ int *onvif_int(struct soap *soap, int v)
     if (p)
         *p = v;
     return p;
+}
+
+char *onvif_duration(struct soap *soap, int seconds)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "PT%dS", seconds);
+    return soap_strdup(soap, buf);
+}
+
+/* Seconds of an xs:duration without years or months (whose length varies):
+ * [P][nD][T[nH][nM][n[.f]S]]; -1 when it is not one or exceeds a day's
+ * worth of digits. Fractions of a second are dropped. */
+long onvif_duration_seconds(const char *s)
+{
+    if (!s || *s++ != 'P')
+        return -1;
+    long total = 0;
+    int in_time = 0, any = 0;
+    while (*s) {
+        if (*s == 'T' && !in_time) {
+            in_time = 1;
+            s++;
+            if (!*s)
+                return -1;
+            continue;
+        }
+        long v = 0;
+        int digits = 0;
+        while (*s >= '0' && *s <= '9') {
+            if (++digits > 9)
+                return -1;
+            v = v * 10 + (*s++ - '0');
+        }
+        if (*s == '.' && in_time) {             /* fraction: seconds only */
+            s++;
+            while (*s >= '0' && *s <= '9')
+                s++;
+            if (*s != 'S')
+                return -1;
+        }
+        if (!digits)
+            return -1;
+        long unit;
+        switch (*s) {
+        case 'D': unit = in_time ? -1 : 86400; break;
+        case 'H': unit = in_time ? 3600 : -1; break;
+        case 'M': unit = in_time ? 60 : -1; break;
+        case 'S': unit = in_time ? 1 : -1; break;
+        default: unit = -1; break;
+        }
+        if (unit < 0 || v > 100000000L / unit)
+            return -1;
+        total += v * unit;
+        if (total > 100000000L)
+            return -1;
+        s++;
+        any = 1;
+    }
+    return any ? total : -1;
 }

@@ -111,6 +111,8 @@ struct authn {
     char realm[AUTHN_REALM_MAX + 1];
     int nonce_lifetime_s;
     int created_window_s;
+    authn_alarm_fn alarm_fn;   /* failure threshold crossed (events) */
+    void *alarm_arg;
     int allow_basic;
     _Atomic unsigned digest_algorithms;   /* AUTHN_ALG_* offered and accepted */
     time_t (*now)(void);
@@ -829,6 +831,8 @@ static void pair_failed(struct authn *a, const struct pair_key *k, const char *p
         log_safe(u, sizeof u, user);
         log_warning("auth", "%d authentication failures within %d s from %s for user '%s': blocked for %d s",
                     count, period, p, u, period);
+        if (a->alarm_fn)
+            a->alarm_fn(a->alarm_arg, user, peer);
     }
 }
 
@@ -1550,4 +1554,12 @@ int authn_username_token(struct authn *a, const char *username, const char *pass
     }
     set_principal(out, username, level);
     return AUTHN_OK;
+}
+
+void authn_set_failure_alarm(struct authn *a, authn_alarm_fn fn, void *arg)
+{
+    pthread_mutex_lock(&a->lock);
+    a->alarm_fn = fn;
+    a->alarm_arg = arg;
+    pthread_mutex_unlock(&a->lock);
 }

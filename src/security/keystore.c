@@ -139,6 +139,9 @@ struct keystore {
      * and called under write_lock only. */
     int (*in_use)(void *arg, const char *kind, const char *id);
     void *in_use_arg;
+    /* Told of every key status change (events); set before use. */
+    keystore_status_fn status_fn;
+    void *status_arg;
     /* Bumped after each swap of the state; atomic so that polling it never
      * waits for a writer. Starts at 1: a user's "never loaded" 0 differs. */
     atomic_ulong generation;
@@ -1678,6 +1681,8 @@ static void finish_generation(struct keystore *ks, const char *id, int ok, const
                 log_notice(AREA, "key %s generated (%s)", id, type);
             else
                 log_err(AREA, "generating key %s failed; it is corrupt", id);
+            if (ks->status_fn)
+                ks->status_fn(ks->status_arg, id, "generating", was_ok ? "ok" : "corrupt");
             return;
         }
     }
@@ -1784,6 +1789,8 @@ static int start_generation(struct keystore *ks, int bits, const char *curve, co
             ks->slots[slot].used = 1;
             snprintf(id, KEYSTORE_ID_MAX, "%s", job->id);
             log_info(AREA, "generating key %s", job->id);
+            if (ks->status_fn)
+                ks->status_fn(ks->status_arg, job->id, NULL, "generating");
             job = NULL;
         }
     }
@@ -3001,4 +3008,12 @@ void keystore_cpv_material_free(struct keystore_cpv_material *m)
     sk_X509_pop_free(m->certs, X509_free);
     sk_X509_CRL_pop_free(m->crls, X509_CRL_free);
     memset(m, 0, sizeof *m);
+}
+
+void keystore_set_status_listener(struct keystore *ks, keystore_status_fn fn, void *arg)
+{
+    pthread_mutex_lock(&ks->write_lock);
+    ks->status_fn = fn;
+    ks->status_arg = arg;
+    pthread_mutex_unlock(&ks->write_lock);
 }

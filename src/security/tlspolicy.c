@@ -107,6 +107,8 @@ struct tlspolicy {
     pthread_mutex_t lock;             /* guards cur, confirmed, pending, generation */
     pthread_mutex_t cache_lock;       /* guards ids, cpv */
     pthread_mutex_t expiry_lock;      /* guards notes */
+    tlspolicy_expiry_fn expiry_fn;    /* told of each expiry note (events); set before use */
+    void *expiry_arg;
     struct keystore *ks;
     struct tlspolicy_settings s;
     int reserved[TLSPOLICY_MAX_RESERVED_PORTS];
@@ -1641,15 +1643,29 @@ void tlspolicy_check_expiry(struct tlspolicy *tp)
     for (size_t i = 0; i < n; i++) {
         time_t left = refs[i].not_after - now;
         if (left < 0) {
-            if (note_due(tp, paths[i], EXPIRY_PAST, now))
+            if (note_due(tp, paths[i], EXPIRY_PAST, now)) {
                 log_err(AREA, "TLS server: the certificate of certification path %s expired %lld day(s) ago; %s",
                         paths[i], (long long)((-left) / DAY_S),
                         usable ? "it is no longer served" : "the device CA certificate is served instead");
+                if (tp->expiry_fn)
+                    tp->expiry_fn(tp->expiry_arg, paths[i], -(long)((-left) / DAY_S) - 1);
+            }
         } else if (tp->s.expiry_warning_days > 0 && left <= (time_t)tp->s.expiry_warning_days * DAY_S) {
-            if (note_due(tp, paths[i], EXPIRY_SOON, now))
+            if (note_due(tp, paths[i], EXPIRY_SOON, now)) {
                 log_warning(AREA, "TLS server: the certificate of certification path %s expires in %lld day(s)",
                             paths[i], (long long)(left / DAY_S));
+                if (tp->expiry_fn)
+                    tp->expiry_fn(tp->expiry_arg, paths[i], (long)(left / DAY_S));
+            }
         }
     }
+    pthread_mutex_unlock(&tp->expiry_lock);
+}
+
+void tlspolicy_set_expiry_listener(struct tlspolicy *tp, tlspolicy_expiry_fn fn, void *arg)
+{
+    pthread_mutex_lock(&tp->expiry_lock);
+    tp->expiry_fn = fn;
+    tp->expiry_arg = arg;
     pthread_mutex_unlock(&tp->expiry_lock);
 }

@@ -477,7 +477,7 @@ static void test_digest_bad_values(void **state)
     assert_string_equal(p.user, "alice");
     assert_int_equal(authn_rtsp(fx->a, auth, "POST", URI, PEER_A, &p), AUTHN_OK);
     assert_int_equal(authn_rtsp(fx->a, auth, "DESCRIBE", URI, PEER_A, &p), AUTHN_E_DENIED);
-    char alg_auth[2048];
+    char alg_auth[2100];
     snprintf(alg_auth, sizeof alg_auth, "%s, algorithm=SHA-256", auth);
     assert_int_equal(authn_rtsp(fx->a, alg_auth, "POST", URI, PEER_A, &p), AUTHN_E_MALFORMED);
     /* empty cnonce */
