@@ -59,7 +59,7 @@ RTSP=$(sed -n 's/^rtsp=//p' "$W/ports")
 timeout 20 ffmpeg -nostdin -v error -rtsp_transport tcp -i "rtsp://127.0.0.1:$RTSP/stream/Profile_1" -t 16 -c copy -f null - &
 VP=$!
 sleep 4
-ticks() { for t in /proc/$DPID/task/*; do [ "$(cat "$t/comm")" = "$1" ] && awk '{s+=$14+$15} END{print s}' "$t/stat"; done | awk '{s+=$1} END{print s+0}'; }
+ticks() { for t in /proc/$DPID/task/*; do [ "$(cat "$t/comm")" = "$1" ] && awk '{s+=$14+$15} END{print s}' "$t/stat" || true; done | awk '{s+=$1} END{print s+0}'; }
 E0=$(ticks opennvt-encode); S0=$(ticks opennvt-source); P0=$(awk '{print $14+$15}' /proc/$DPID/stat); T0=$(date +%s.%N)
 sleep 10
 E1=$(ticks opennvt-encode); S1=$(ticks opennvt-source); P1=$(awk '{print $14+$15}' /proc/$DPID/stat); T1=$(date +%s.%N)
