@@ -1,5 +1,6 @@
 /* opennvtd: options, configuration, state directory, and the lifecycle of the
  * services (start, restart on SystemReboot or SIGHUP, clean stop on SIGTERM). */
+#include "opennvt/netif.h"
 #include "opennvt/motion.h"
 #include "opennvt/accesspolicy.h"
 #include "opennvt/atomicfile.h"
@@ -611,10 +612,23 @@ static void on_media_change(void *arg, enum mediacfg_change what, const char *to
 
 /* ---- events: the bus and the security producers ---------------------------------------- */
 
+/* AuthFailed names the interface and the source address (ONVIF Core); the
+ * user is in the device log's warning. The interface: the first one up that
+ * is not loopback (requests do not tell which one they came in on). */
 static void on_auth_alarm(void *arg, const char *user, const char *peer)
 {
+    (void)user;
     struct services *s = arg;
-    events_publish_simple(s->events, EVENT_TOPIC_AUTH_FAILED, "User", user, "SourceIP", peer);
+    struct netif list[NETIF_MAX];
+    int n = netif_list(list, NETIF_MAX);
+    const char *nic = n > 0 ? list[0].name : "lo";
+    for (int i = 0; i < n; i++)
+        if (list[i].up && !list[i].loopback) {
+            nic = list[i].name;
+            break;
+        }
+    events_publish_simple(s->events, EVENT_TOPIC_AUTH_FAILED, "NetworkInterface", nic,
+                          strchr(peer, ':') ? "SourceIPv6" : "SourceIPv4", peer);
 }
 
 static void on_key_status(void *arg, const char *key_id, const char *old_status, const char *new_status)

@@ -49,7 +49,7 @@ enum event_topic_id {
     EVENT_TOPIC_GLOBAL_SCENE_CHANGE,   /* tns1:VideoSource/GlobalSceneChange/ImagingService: Source VideoSourceToken; Data State */
     EVENT_TOPIC_PROFILE_CHANGED,       /* tns1:Media/ProfileChanged: Source Token */
     EVENT_TOPIC_CONFIGURATION_CHANGED, /* tns1:Media/ConfigurationChanged: Source Token, Type */
-    EVENT_TOPIC_AUTH_FAILED,           /* tns1:Device/SecurityPolicy/AuthFailed: Source User; Data SourceIP */
+    EVENT_TOPIC_AUTH_FAILED,           /* tns1:Device/SecurityPolicy/AuthFailed: Source NetworkInterface; Data SourceIPv4 or SourceIPv6 */
     EVENT_TOPIC_KEY_STATUS,            /* tns1:Advancedsecurity/Keystore/KeyStatus: Source KeyID; Data NewStatus, OldStatus */
     EVENT_TOPIC_CERT_EXPIRY,           /* opennvt:Security/CertificateExpiry: Source CertificationPathID; Data DaysLeft */
     EVENT_TOPIC_COUNT

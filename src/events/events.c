@@ -56,8 +56,10 @@ static const struct event_topic topic_table[EVENT_TOPIC_COUNT] = {
     },
     [EVENT_TOPIC_AUTH_FAILED] = {
         .path = "tns1:Device/SecurityPolicy/AuthFailed", .property = 0,
-        .n_source = 1, .source = { ITEM("User", EVENT_T_STRING, "xs:string") },
-        .n_data = 1, .data = { ITEM("SourceIP", EVENT_T_STRING, "xs:string") },
+        /* As ONVIF Core describes it: the interface, and whichever address applies. */
+        .n_source = 1, .source = { ITEM("NetworkInterface", EVENT_T_TOKEN, "tt:ReferenceToken") },
+        .n_data = 2, .data = { ITEM("SourceIPv4", EVENT_T_STRING, "tt:IPv4Address"),
+                               ITEM("SourceIPv6", EVENT_T_STRING, "tt:IPv6Address") },
     },
     [EVENT_TOPIC_KEY_STATUS] = {
         .path = "tns1:Advancedsecurity/Keystore/KeyStatus", .property = 1,

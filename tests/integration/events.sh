@@ -145,8 +145,8 @@ for _ in $(seq 1 7); do
     curl -s -o /dev/null --digest -u "intruder:wrong-password" -X POST -H 'Content-Type: application/soap+xml' \
         --data-binary '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><GetUsers xmlns="http://www.onvif.org/ver10/device/wsdl"/></s:Body></s:Envelope>' "$URL"
 done
-check "a burst of failed logins (an unknown user: the Administrator is not locked out) → AuthFailed naming it" \
-    wait_message "$SEC" AuthFailed "[.//*[local-name()='SimpleItem'][@Name='User'][@Value='intruder']]" 5
+check "a burst of failed logins (an unknown user: the Administrator is not locked out) → AuthFailed with the source address" \
+    wait_message "$SEC" AuthFailed "[.//*[local-name()='SimpleItem'][@Name='SourceIPv4'][@Value='127.0.0.1']][.//*[local-name()='Source']/*[@Name='NetworkInterface']]" 5
 code=$(esoap "http://127.0.0.1:$HTTP_PORT/onvif/security_service" '<tas:CreateRSAKeyPair><tas:KeyLength>2048</tas:KeyLength></tas:CreateRSAKeyPair>' "$WORK/key.xml")
 KEY=$(xpath "$WORK/key.xml" 'string(//*[local-name()="KeyID"])')
 check "CreateRSAKeyPair → 200 ($KEY)" [ "$code" = 200 ] && [ -n "$KEY" ]

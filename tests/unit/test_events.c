@@ -285,10 +285,11 @@ static void test_topic_table_shape(void **state)
     assert_items(t[EVENT_TOPIC_CONFIGURATION_CHANGED].source, t[EVENT_TOPIC_CONFIGURATION_CHANGED].n_source, tok, 2);
     assert_int_equal(t[EVENT_TOPIC_CONFIGURATION_CHANGED].n_data, 0);
 
-    const struct expected_item user[] = { { "User", EVENT_T_STRING, "xs:string" } };
-    const struct expected_item ip[] = { { "SourceIP", EVENT_T_STRING, "xs:string" } };
-    assert_items(t[EVENT_TOPIC_AUTH_FAILED].source, t[EVENT_TOPIC_AUTH_FAILED].n_source, user, 1);
-    assert_items(t[EVENT_TOPIC_AUTH_FAILED].data, t[EVENT_TOPIC_AUTH_FAILED].n_data, ip, 1);
+    const struct expected_item nic[] = { { "NetworkInterface", EVENT_T_TOKEN, "tt:ReferenceToken" } };
+    const struct expected_item ip[] = { { "SourceIPv4", EVENT_T_STRING, "tt:IPv4Address" },
+                                        { "SourceIPv6", EVENT_T_STRING, "tt:IPv6Address" } };
+    assert_items(t[EVENT_TOPIC_AUTH_FAILED].source, t[EVENT_TOPIC_AUTH_FAILED].n_source, nic, 1);
+    assert_items(t[EVENT_TOPIC_AUTH_FAILED].data, t[EVENT_TOPIC_AUTH_FAILED].n_data, ip, 2);
 
     const struct expected_item key[] = { { "KeyID", EVENT_T_STRING, "xs:string" } };
     const struct expected_item ks[] = { { "NewStatus", EVENT_T_STRING, "xs:string" },
