@@ -126,6 +126,9 @@ const struct onvif_service *onvif_service_by_path(const char *path);
 #define ONVIF_VERSION_MAJOR 25
 #define ONVIF_VERSION_MINOR 12
 
+/* A service's capabilities element as literal XML, written by write() into
+ * a scratch context (GetServices with IncludeCapability). */
+char *onvif_capabilities_fragment(struct soap *soap, int (*write)(struct soap *tmp));
 char *onvif_device_capabilities_xml(struct soap *soap);
 char *onvif_security_capabilities_xml(struct soap *soap);
 char *onvif_media_capabilities_xml(struct soap *soap);    /* media.c */

@@ -73,26 +73,15 @@ static struct tds__DeviceServiceCapabilities *device_capabilities(struct soap *s
     return c;
 }
 
+static int write_capabilities(struct soap *tmp)
+{
+    struct tds__DeviceServiceCapabilities *caps = device_capabilities(tmp);
+    return caps ? soap_out_tds__DeviceServiceCapabilities(tmp, "tds:Capabilities", -1, caps, NULL) : SOAP_EOM;
+}
+
 char *onvif_device_capabilities_xml(struct soap *soap)
 {
-    /* Serialize with a scratch context so the request's context is untouched. */
-    struct soap *tmp = soap_new1(SOAP_XML_NOTYPE);
-    if (!tmp)
-        return NULL;
-    soap_set_namespaces(tmp, soap->namespaces);
-    const char *out = NULL;
-    tmp->os = &out;
-    tmp->prolog = NULL; /* a fragment inside the response: no XML declaration */
-    struct tds__DeviceServiceCapabilities *caps = device_capabilities(tmp);
-    char *copy = NULL;
-    if (soap_begin_send(tmp) == SOAP_OK &&
-        soap_out_tds__DeviceServiceCapabilities(tmp, "tds:Capabilities", -1, caps, NULL) == SOAP_OK &&
-        soap_end_send(tmp) == SOAP_OK && out)
-        copy = soap_strdup(soap, out);
-    soap_destroy(tmp);
-    soap_end(tmp);
-    soap_free(tmp);
-    return copy;
+    return onvif_capabilities_fragment(soap, write_capabilities);
 }
 
 int __tds__GetDeviceInformation(struct soap *soap, struct _tds__GetDeviceInformation *req,

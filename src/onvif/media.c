@@ -57,26 +57,15 @@ static struct trt__Capabilities *media_capabilities(struct soap *soap, const str
     return c;
 }
 
+static int write_capabilities(struct soap *tmp)
+{
+    struct trt__Capabilities *caps = media_capabilities(tmp, onvif_request_of(tmp)->dev);
+    return caps ? soap_out_trt__Capabilities(tmp, "trt:Capabilities", -1, caps, NULL) : SOAP_EOM;
+}
+
 char *onvif_media_capabilities_xml(struct soap *soap)
 {
-    /* Serialize with a scratch context so the request's context is untouched. */
-    struct soap *tmp = soap_new1(SOAP_XML_NOTYPE);
-    if (!tmp)
-        return NULL;
-    soap_set_namespaces(tmp, soap->namespaces);
-    const char *out = NULL;
-    tmp->os = &out;
-    tmp->prolog = NULL; /* a fragment inside the response: no XML declaration */
-    struct trt__Capabilities *caps = media_capabilities(tmp, onvif_request_of(soap)->dev);
-    char *copy = NULL;
-    if (caps && soap_begin_send(tmp) == SOAP_OK &&
-        soap_out_trt__Capabilities(tmp, "trt:Capabilities", -1, caps, NULL) == SOAP_OK &&
-        soap_end_send(tmp) == SOAP_OK && out)
-        copy = soap_strdup(soap, out);
-    soap_destroy(tmp);
-    soap_end(tmp);
-    soap_free(tmp);
-    return copy;
+    return onvif_capabilities_fragment(soap, write_capabilities);
 }
 
 int __trt__GetServiceCapabilities(struct soap *soap, struct _trt__GetServiceCapabilities *req,

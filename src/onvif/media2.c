@@ -66,26 +66,15 @@ static struct tr2__Capabilities2 *media2_capabilities(struct soap *soap, const s
     return c;
 }
 
+static int write_capabilities(struct soap *tmp)
+{
+    struct tr2__Capabilities2 *caps = media2_capabilities(tmp, onvif_request_of(tmp)->dev);
+    return caps ? soap_out_tr2__Capabilities2(tmp, "tr2:Capabilities", -1, caps, NULL) : SOAP_EOM;
+}
+
 char *onvif_media2_capabilities_xml(struct soap *soap)
 {
-    /* Serialize with a scratch context so the request's context is untouched. */
-    struct soap *tmp = soap_new1(SOAP_XML_NOTYPE);
-    if (!tmp)
-        return NULL;
-    soap_set_namespaces(tmp, soap->namespaces);
-    const char *out = NULL;
-    tmp->os = &out;
-    tmp->prolog = NULL; /* a fragment inside the response: no XML declaration */
-    struct tr2__Capabilities2 *caps = media2_capabilities(tmp, onvif_request_of(soap)->dev);
-    char *copy = NULL;
-    if (caps && soap_begin_send(tmp) == SOAP_OK &&
-        soap_out_tr2__Capabilities2(tmp, "tr2:Capabilities", -1, caps, NULL) == SOAP_OK &&
-        soap_end_send(tmp) == SOAP_OK && out)
-        copy = soap_strdup(soap, out);
-    soap_destroy(tmp);
-    soap_end(tmp);
-    soap_free(tmp);
-    return copy;
+    return onvif_capabilities_fragment(soap, write_capabilities);
 }
 
 int __tr2__GetServiceCapabilities(struct soap *soap, struct _tr2__GetServiceCapabilities *req,

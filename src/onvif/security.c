@@ -144,25 +144,15 @@ int __tas__GetServiceCapabilities(struct soap *soap, struct _tas__GetServiceCapa
     return resp->Capabilities ? SOAP_OK : SOAP_EOM;
 }
 
+static int write_capabilities(struct soap *tmp)
+{
+    struct tas__Capabilities *caps = security_capabilities(tmp);
+    return caps ? soap_out_tas__Capabilities(tmp, "tas:Capabilities", -1, caps, NULL) : SOAP_EOM;
+}
+
 char *onvif_security_capabilities_xml(struct soap *soap)
 {
-    struct soap *tmp = soap_new1(SOAP_XML_NOTYPE);
-    if (!tmp)
-        return NULL;
-    soap_set_namespaces(tmp, soap->namespaces);
-    const char *out = NULL;
-    tmp->os = &out;
-    tmp->prolog = NULL; /* a fragment inside the response: no XML declaration */
-    struct tas__Capabilities *caps = security_capabilities(tmp);
-    char *copy = NULL;
-    if (caps && soap_begin_send(tmp) == SOAP_OK &&
-        soap_out_tas__Capabilities(tmp, "tas:Capabilities", -1, caps, NULL) == SOAP_OK &&
-        soap_end_send(tmp) == SOAP_OK && out)
-        copy = soap_strdup(soap, out);
-    soap_destroy(tmp);
-    soap_end(tmp);
-    soap_free(tmp);
-    return copy;
+    return onvif_capabilities_fragment(soap, write_capabilities);
 }
 
 /* ---- keys ---------------------------------------------------------------------- */

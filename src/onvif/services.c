@@ -137,3 +137,23 @@ long onvif_duration_seconds(const char *s)
     }
     return any ? total : -1;
 }
+
+char *onvif_capabilities_fragment(struct soap *soap, int (*write)(struct soap *tmp))
+{
+    /* A scratch context, so the request's context is untouched. */
+    struct soap *tmp = soap_new1(SOAP_XML_NOTYPE);
+    if (!tmp)
+        return NULL;
+    soap_set_namespaces(tmp, soap->namespaces);
+    tmp->user = soap->user;   /* the writer may look at the request's device */
+    const char *out = NULL;
+    tmp->os = &out;
+    tmp->prolog = NULL;       /* a fragment inside the response: no XML declaration */
+    char *copy = NULL;
+    if (soap_begin_send(tmp) == SOAP_OK && write(tmp) == SOAP_OK && soap_end_send(tmp) == SOAP_OK && out)
+        copy = soap_strdup(soap, out);
+    soap_destroy(tmp);
+    soap_end(tmp);
+    soap_free(tmp);
+    return copy;
+}
