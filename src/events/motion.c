@@ -274,6 +274,7 @@ struct motion {
     int cadence;                      /* next_due_us and last_pts_us are set */
     int started;                      /* the first frame was analysed and the initial state published */
     int format_warned;
+    int motion_on, scene_on;          /* the states last published */
 };
 
 static const char *bool_text(int v)
@@ -283,6 +284,10 @@ static const char *bool_text(int v)
 
 static void publish(struct motion *m, enum event_topic_id topic, int state)
 {
+    if (topic == EVENT_TOPIC_MOTION_ALARM)
+        m->motion_on = state;
+    else
+        m->scene_on = state;
     events_publish_simple(m->ev, topic, "VideoSourceToken", m->token, "State", bool_text(state));
 }
 
@@ -397,6 +402,11 @@ void motion_stop(struct motion *m)
         return;
     /* Returns once a delivery in progress is over; the sink is never called again. */
     source_remove_sink(m->src, motion_sink, m);
+    /* Nobody watches any more: subscribers must not be left with an alarm. */
+    if (m->motion_on)
+        publish(m, EVENT_TOPIC_MOTION_ALARM, 0);
+    if (m->scene_on)
+        publish(m, EVENT_TOPIC_GLOBAL_SCENE_CHANGE, 0);
     log_debug("events", "video source %s: motion detection off", m->token);
     motion_detector_free(m->det);
     free(m);

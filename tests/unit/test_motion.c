@@ -775,6 +775,14 @@ static void test_start_on_moving_pattern(void **state)
     assert_true(w.first_scene_false);
     assert_true(w.motion_true >= 1);
     assert_int_equal(w.scene_true, 0);
+    /* Stopping ends the alarm: the last MotionAlarm says false. */
+    struct event_message last[64];
+    int n = events_pull(w.ev, w.id, 0, last, 64, NULL);
+    int final_false = 0;
+    for (int i = 0; i < n; i++)
+        if (last[i].topic == EVENT_TOPIC_MOTION_ALARM)
+            final_false = strcmp(last[i].data[0].value, "false") == 0;
+    assert_true(final_false);
     source_close(src);
     events_close(w.ev);
 }
