@@ -9,6 +9,7 @@
 #include "opennvt/onvif.h"
 #include "opennvt/rtspserver.h"
 #include "opennvt/stream.h"
+#include "media_common.h"
 #include "soap_values.h"
 #include "soapH.h"
 
@@ -18,15 +19,7 @@
 
 #define NEW(soap, type) ((type *)onvif_zalloc(soap, sizeof(type)))
 
-static struct mediacfg *media_of(struct soap *soap)
-{
-    return onvif_request_of(soap)->dev->mediacfg;
-}
 
-static int out_of_memory(struct soap *soap)
-{
-    return soap->error = SOAP_EOM;
-}
 
 /* ---- capabilities -------------------------------------------------------------- */
 
@@ -73,7 +66,7 @@ int __trt__GetServiceCapabilities(struct soap *soap, struct _trt__GetServiceCapa
 {
     (void)req;
     resp->Capabilities = media_capabilities(soap, onvif_request_of(soap)->dev);
-    return resp->Capabilities ? SOAP_OK : out_of_memory(soap);
+    return resp->Capabilities ? SOAP_OK : media_out_of_memory(soap);
 }
 
 /* ---- conversions ----------------------------------------------------------------- */
@@ -100,68 +93,9 @@ static struct tt__VideoResolution *resolution_out(struct soap *soap, int width, 
     return r;
 }
 
-static struct tt__IntRange *range_out(struct soap *soap, int min, int max)
-{
-    struct tt__IntRange *r = NEW(soap, struct tt__IntRange);
-    if (r) {
-        r->Min = min;
-        r->Max = max;
-    }
-    return r;
-}
 
-static int fill_vsc(struct soap *soap, struct tt__VideoSourceConfiguration *out, const struct media_vsc *c)
-{
-    int uses = mediacfg_use_count(media_of(soap), c->token);
-    out->Name = soap_strdup(soap, c->name);
-    out->UseCount = uses > 0 ? uses : 0;
-    out->token = soap_strdup(soap, c->token);
-    out->SourceToken = soap_strdup(soap, c->source_token);
-    out->Bounds = NEW(soap, struct tt__IntRectangle);
-    if (!out->Name || !out->token || !out->SourceToken || !out->Bounds)
-        return -1;
-    out->Bounds->x = c->x;
-    out->Bounds->y = c->y;
-    out->Bounds->width = c->width;
-    out->Bounds->height = c->height;
-    return 0;
-}
 
-static struct tt__MulticastConfiguration *multicast_out(struct soap *soap, const struct media_multicast *mc)
-{
-    struct tt__MulticastConfiguration *m = NEW(soap, struct tt__MulticastConfiguration);
-    if (!m || !(m->Address = NEW(soap, struct tt__IPAddress)))
-        return NULL;
-    if (strchr(mc->address, ':')) {
-        m->Address->Type = tt__IPType__IPv6;
-        m->Address->IPv6Address = soap_strdup(soap, mc->address);
-    } else {
-        /* The schema requires an address: "none" is the unspecified one. */
-        m->Address->Type = tt__IPType__IPv4;
-        m->Address->IPv4Address = soap_strdup(soap, mc->address[0] ? mc->address : "0.0.0.0");
-    }
-    m->Port = mc->port;
-    m->TTL = mc->ttl;
-    m->AutoStart = mc->autostart ? xsd__boolean__true_ : xsd__boolean__false_;
-    return m;
-}
 
-/* A tt:MulticastConfiguration over mc; 0, or -1 when the address does not fit. */
-static int multicast_in(const struct tt__MulticastConfiguration *in, struct media_multicast *mc)
-{
-    const char *addr = NULL;
-    if (in->Address)
-        addr = in->Address->Type == tt__IPType__IPv6 ? in->Address->IPv6Address : in->Address->IPv4Address;
-    if (!addr)
-        addr = "";
-    if (strlen(addr) >= sizeof mc->address)
-        return -1;
-    snprintf(mc->address, sizeof mc->address, "%s", addr);
-    mc->port = in->Port;
-    mc->ttl = in->TTL;
-    mc->autostart = in->AutoStart == xsd__boolean__true_;
-    return 0;
-}
 
 static int h264_profile_out(enum media_h264_profile p, enum tt__H264Profile *out)
 {
@@ -175,7 +109,7 @@ static int h264_profile_out(enum media_h264_profile p, enum tt__H264Profile *out
 
 static int fill_vec(struct soap *soap, struct tt__VideoEncoderConfiguration *out, const struct media_vec *v)
 {
-    int uses = mediacfg_use_count(media_of(soap), v->token);
+    int uses = mediacfg_use_count(media_cfg_of(soap), v->token);
     out->Name = soap_strdup(soap, v->name);
     out->UseCount = uses > 0 ? uses : 0;
     out->token = soap_strdup(soap, v->token);
@@ -183,7 +117,7 @@ static int fill_vec(struct soap *soap, struct tt__VideoEncoderConfiguration *out
     out->Resolution = resolution_out(soap, v->width, v->height);
     out->Quality = (float)v->quality;
     out->RateControl = NEW(soap, struct tt__VideoRateControl);
-    out->Multicast = multicast_out(soap, &v->multicast);
+    out->Multicast = media_multicast_out(soap, &v->multicast);
     out->SessionTimeout = onvif_duration(soap, v->session_timeout_s);
     if (!out->Name || !out->token || !out->Resolution || !out->RateControl || !out->Multicast || !out->SessionTimeout)
         return -1;
@@ -208,7 +142,7 @@ static int vec_visible(const struct media_vec *v)
 
 static int get_visible_vec(struct soap *soap, const char *token, struct media_vec *out)
 {
-    int rc = mediacfg_vec(media_of(soap), token, out);
+    int rc = mediacfg_vec(media_cfg_of(soap), token, out);
     if (rc == MEDIACFG_OK && !vec_visible(out))
         rc = MEDIACFG_E_NO_CONFIG;
     return rc;
@@ -216,7 +150,7 @@ static int get_visible_vec(struct soap *soap, const char *token, struct media_ve
 
 static struct tt__Profile *profile_out(struct soap *soap, struct tt__Profile *out, const struct media_profile *p)
 {
-    struct mediacfg *m = media_of(soap);
+    struct mediacfg *m = media_cfg_of(soap);
     out->Name = soap_strdup(soap, p->name);
     out->token = soap_strdup(soap, p->token);
     out->fixed = onvif_bool(soap, p->fixed);
@@ -225,7 +159,7 @@ static struct tt__Profile *profile_out(struct soap *soap, struct tt__Profile *ou
     struct media_vsc c;
     if (p->vsc_token[0] && mediacfg_vsc(m, p->vsc_token, &c) == MEDIACFG_OK) {
         out->VideoSourceConfiguration = NEW(soap, struct tt__VideoSourceConfiguration);
-        if (!out->VideoSourceConfiguration || fill_vsc(soap, out->VideoSourceConfiguration, &c) != 0)
+        if (!out->VideoSourceConfiguration || media_fill_vsc(soap, out->VideoSourceConfiguration, &c) != 0)
             return NULL;
     }
     struct media_vec v;
@@ -240,7 +174,7 @@ static struct tt__Profile *profile_out(struct soap *soap, struct tt__Profile *ou
 /* The profile a request names, or the fault. */
 static int find_profile(struct soap *soap, const char *token, struct media_profile *out)
 {
-    int rc = mediacfg_profile(media_of(soap), token, out);
+    int rc = mediacfg_profile(media_cfg_of(soap), token, out);
     return rc == MEDIACFG_OK ? SOAP_OK : onvif_mediacfg_fault(soap, rc);
 }
 
@@ -250,13 +184,13 @@ int __trt__GetProfiles(struct soap *soap, struct _trt__GetProfiles *req, struct 
 {
     (void)req;
     struct media_profile list[MEDIA_MAX_PROFILES];
-    int n = mediacfg_profiles(media_of(soap), list, MEDIA_MAX_PROFILES);
+    int n = mediacfg_profiles(media_cfg_of(soap), list, MEDIA_MAX_PROFILES);
     resp->Profiles = onvif_zalloc(soap, (size_t)(n > 0 ? n : 1) * sizeof *resp->Profiles);
     if (!resp->Profiles)
-        return out_of_memory(soap);
+        return media_out_of_memory(soap);
     for (int i = 0; i < n; i++)
         if (!profile_out(soap, &resp->Profiles[i], &list[i]))
-            return out_of_memory(soap);
+            return media_out_of_memory(soap);
     resp->__sizeProfiles = n;
     return SOAP_OK;
 }
@@ -268,14 +202,14 @@ int __trt__GetProfile(struct soap *soap, struct _trt__GetProfile *req, struct _t
         return SOAP_FAULT;
     resp->Profile = NEW(soap, struct tt__Profile);
     if (!resp->Profile || !profile_out(soap, resp->Profile, &p))
-        return out_of_memory(soap);
+        return media_out_of_memory(soap);
     return SOAP_OK;
 }
 
 int __trt__CreateProfile(struct soap *soap, struct _trt__CreateProfile *req, struct _trt__CreateProfileResponse *resp)
 {
     char token[MEDIA_TOKEN_MAX + 1];
-    int rc = mediacfg_create_profile(media_of(soap), req->Name, req->Token, token);
+    int rc = mediacfg_create_profile(media_cfg_of(soap), req->Name, req->Token, token);
     if (rc == MEDIACFG_E_INVALID)
         return onvif_sender_fault(soap, "ter:InvalidArgVal", NULL,
                                   "Name: 1 to 64 characters; Token: 1 to 64 of A-Z a-z 0-9 _ . -");
@@ -286,7 +220,7 @@ int __trt__CreateProfile(struct soap *soap, struct _trt__CreateProfile *req, str
         return SOAP_FAULT;
     resp->Profile = NEW(soap, struct tt__Profile);
     if (!resp->Profile || !profile_out(soap, resp->Profile, &p))
-        return out_of_memory(soap);
+        return media_out_of_memory(soap);
     return SOAP_OK;
 }
 
@@ -315,7 +249,7 @@ int __trt__AddVideoSourceConfiguration(struct soap *soap, struct _trt__AddVideoS
         return SOAP_FAULT;
     if (!req->ConfigurationToken)
         return onvif_mediacfg_fault(soap, MEDIACFG_E_NO_CONFIG);
-    int rc = mediacfg_profile_set_vsc(media_of(soap), p.token, req->ConfigurationToken);
+    int rc = mediacfg_profile_set_vsc(media_cfg_of(soap), p.token, req->ConfigurationToken);
     return rc == MEDIACFG_OK ? SOAP_OK : onvif_mediacfg_fault(soap, rc);
 }
 
@@ -323,7 +257,7 @@ int __trt__RemoveVideoSourceConfiguration(struct soap *soap, struct _trt__Remove
                                           struct _trt__RemoveVideoSourceConfigurationResponse *resp)
 {
     (void)resp;
-    int rc = mediacfg_profile_set_vsc(media_of(soap), req->ProfileToken, NULL);
+    int rc = mediacfg_profile_set_vsc(media_cfg_of(soap), req->ProfileToken, NULL);
     return rc == MEDIACFG_OK ? SOAP_OK : onvif_mediacfg_fault(soap, rc);
 }
 
@@ -337,7 +271,7 @@ int __trt__AddVideoEncoderConfiguration(struct soap *soap, struct _trt__AddVideo
     struct media_vec v;
     int rc = get_visible_vec(soap, req->ConfigurationToken, &v);
     if (rc == MEDIACFG_OK)
-        rc = mediacfg_profile_set_vec(media_of(soap), p.token, v.token);
+        rc = mediacfg_profile_set_vec(media_cfg_of(soap), p.token, v.token);
     return rc == MEDIACFG_OK ? SOAP_OK : onvif_mediacfg_fault(soap, rc);
 }
 
@@ -345,7 +279,7 @@ int __trt__RemoveVideoEncoderConfiguration(struct soap *soap, struct _trt__Remov
                                            struct _trt__RemoveVideoEncoderConfigurationResponse *resp)
 {
     (void)resp;
-    int rc = mediacfg_profile_set_vec(media_of(soap), req->ProfileToken, NULL);
+    int rc = mediacfg_profile_set_vec(media_cfg_of(soap), req->ProfileToken, NULL);
     return rc == MEDIACFG_OK ? SOAP_OK : onvif_mediacfg_fault(soap, rc);
 }
 
@@ -357,10 +291,10 @@ int __trt__GetVideoSources(struct soap *soap, struct _trt__GetVideoSources *req,
     (void)req;
     struct media_video_source vs;
     memset(&vs, 0, sizeof vs);
-    mediacfg_video_source(media_of(soap), &vs);
+    mediacfg_video_source(media_cfg_of(soap), &vs);
     struct tt__VideoSource *s = NEW(soap, struct tt__VideoSource);
     if (!s || !(s->token = soap_strdup(soap, vs.token)) || !(s->Resolution = resolution_out(soap, vs.width, vs.height)))
-        return out_of_memory(soap);
+        return media_out_of_memory(soap);
     s->Framerate = (float)vs.framerate;
     resp->VideoSources = s;
     resp->__sizeVideoSources = 1;
@@ -372,10 +306,10 @@ static int vsc_list_out(struct soap *soap, const struct media_vsc *list, int n,
 {
     *out = onvif_zalloc(soap, (size_t)(n > 0 ? n : 1) * sizeof **out);
     if (!*out)
-        return out_of_memory(soap);
+        return media_out_of_memory(soap);
     for (int i = 0; i < n; i++)
-        if (fill_vsc(soap, &(*out)[i], &list[i]) != 0)
-            return out_of_memory(soap);
+        if (media_fill_vsc(soap, &(*out)[i], &list[i]) != 0)
+            return media_out_of_memory(soap);
     *size = n > 0 ? n : 0;
     return SOAP_OK;
 }
@@ -385,7 +319,7 @@ int __trt__GetVideoSourceConfigurations(struct soap *soap, struct _trt__GetVideo
 {
     (void)req;
     struct media_vsc list[MEDIA_MAX_VSCS];
-    int n = mediacfg_vscs(media_of(soap), list, MEDIA_MAX_VSCS);
+    int n = mediacfg_vscs(media_cfg_of(soap), list, MEDIA_MAX_VSCS);
     return vsc_list_out(soap, list, n, &resp->Configurations, &resp->__sizeConfigurations);
 }
 
@@ -393,12 +327,12 @@ int __trt__GetVideoSourceConfiguration(struct soap *soap, struct _trt__GetVideoS
                                        struct _trt__GetVideoSourceConfigurationResponse *resp)
 {
     struct media_vsc c;
-    int rc = mediacfg_vsc(media_of(soap), req->ConfigurationToken, &c);
+    int rc = mediacfg_vsc(media_cfg_of(soap), req->ConfigurationToken, &c);
     if (rc != MEDIACFG_OK)
         return onvif_mediacfg_fault(soap, rc);
     resp->Configuration = NEW(soap, struct tt__VideoSourceConfiguration);
-    if (!resp->Configuration || fill_vsc(soap, resp->Configuration, &c) != 0)
-        return out_of_memory(soap);
+    if (!resp->Configuration || media_fill_vsc(soap, resp->Configuration, &c) != 0)
+        return media_out_of_memory(soap);
     return SOAP_OK;
 }
 
@@ -407,7 +341,7 @@ int __trt__GetCompatibleVideoSourceConfigurations(struct soap *soap,
                                                   struct _trt__GetCompatibleVideoSourceConfigurationsResponse *resp)
 {
     struct media_vsc list[MEDIA_MAX_VSCS];
-    int n = mediacfg_compatible_vscs(media_of(soap), req->ProfileToken, list, MEDIA_MAX_VSCS);
+    int n = mediacfg_compatible_vscs(media_cfg_of(soap), req->ProfileToken, list, MEDIA_MAX_VSCS);
     if (n < 0)
         return onvif_mediacfg_fault(soap, n);
     return vsc_list_out(soap, list, n, &resp->Configurations, &resp->__sizeConfigurations);
@@ -417,7 +351,7 @@ int __trt__GetCompatibleVideoSourceConfigurations(struct soap *soap,
  * name existing entities. */
 static int check_option_tokens(struct soap *soap, const char *config_token, int config_is_vsc, const char *profile_token)
 {
-    struct mediacfg *m = media_of(soap);
+    struct mediacfg *m = media_cfg_of(soap);
     if (profile_token) {
         int rc = mediacfg_profile(m, profile_token, NULL);
         if (rc != MEDIACFG_OK)
@@ -439,18 +373,18 @@ int __trt__GetVideoSourceConfigurationOptions(struct soap *soap, struct _trt__Ge
         return SOAP_FAULT;
     struct media_vsc_options o;
     memset(&o, 0, sizeof o);
-    mediacfg_vsc_options(media_of(soap), &o);
+    mediacfg_vsc_options(media_cfg_of(soap), &o);
     struct tt__VideoSourceConfigurationOptions *opt = NEW(soap, struct tt__VideoSourceConfigurationOptions);
     if (!opt || !(opt->BoundsRange = NEW(soap, struct tt__IntRectangleRange)))
-        return out_of_memory(soap);
-    opt->BoundsRange->XRange = range_out(soap, o.x_min, o.x_max);
-    opt->BoundsRange->YRange = range_out(soap, o.y_min, o.y_max);
-    opt->BoundsRange->WidthRange = range_out(soap, o.width_min, o.width_max);
-    opt->BoundsRange->HeightRange = range_out(soap, o.height_min, o.height_max);
+        return media_out_of_memory(soap);
+    opt->BoundsRange->XRange = media_range_out(soap, o.x_min, o.x_max);
+    opt->BoundsRange->YRange = media_range_out(soap, o.y_min, o.y_max);
+    opt->BoundsRange->WidthRange = media_range_out(soap, o.width_min, o.width_max);
+    opt->BoundsRange->HeightRange = media_range_out(soap, o.height_min, o.height_max);
     opt->VideoSourceTokensAvailable = onvif_zalloc(soap, (size_t)(o.n_sources > 0 ? o.n_sources : 1) * sizeof(char *));
     if (!opt->BoundsRange->XRange || !opt->BoundsRange->YRange || !opt->BoundsRange->WidthRange ||
         !opt->BoundsRange->HeightRange || !opt->VideoSourceTokensAvailable)
-        return out_of_memory(soap);
+        return media_out_of_memory(soap);
     for (int i = 0; i < o.n_sources && i < 1; i++)
         opt->VideoSourceTokensAvailable[opt->__sizeVideoSourceTokensAvailable++] = soap_strdup(soap, o.source_tokens[i]);
     opt->MaximumNumberOfProfiles = onvif_int(soap, MEDIA_MAX_PROFILES);
@@ -464,7 +398,7 @@ int __trt__SetVideoSourceConfiguration(struct soap *soap, struct _trt__SetVideoS
     (void)resp;
     const struct tt__VideoSourceConfiguration *in = req->Configuration;
     struct media_vsc c;
-    int rc = in ? mediacfg_vsc(media_of(soap), in->token, &c) : MEDIACFG_E_NO_CONFIG;
+    int rc = in ? mediacfg_vsc(media_cfg_of(soap), in->token, &c) : MEDIACFG_E_NO_CONFIG;
     if (rc != MEDIACFG_OK)
         return onvif_mediacfg_fault(soap, rc);
     /* Over the current values: what the request leaves out stays. */
@@ -481,7 +415,7 @@ int __trt__SetVideoSourceConfiguration(struct soap *soap, struct _trt__SetVideoS
         c.width = in->Bounds->width;
         c.height = in->Bounds->height;
     }
-    rc = mediacfg_set_vsc(media_of(soap), &c);
+    rc = mediacfg_set_vsc(media_cfg_of(soap), &c);
     return rc == MEDIACFG_OK ? SOAP_OK : onvif_mediacfg_fault(soap, rc);
 }
 
@@ -492,11 +426,11 @@ static int vec_list_out(struct soap *soap, const struct media_vec *list, int n,
 {
     *out = onvif_zalloc(soap, (size_t)(n > 0 ? n : 1) * sizeof **out);
     if (!*out)
-        return out_of_memory(soap);
+        return media_out_of_memory(soap);
     *size = 0;
     for (int i = 0; i < n; i++)
         if (vec_visible(&list[i]) && fill_vec(soap, &(*out)[(*size)++], &list[i]) != 0)
-            return out_of_memory(soap);
+            return media_out_of_memory(soap);
     return SOAP_OK;
 }
 
@@ -505,7 +439,7 @@ int __trt__GetVideoEncoderConfigurations(struct soap *soap, struct _trt__GetVide
 {
     (void)req;
     struct media_vec list[MEDIA_MAX_VECS];
-    int n = mediacfg_vecs(media_of(soap), list, MEDIA_MAX_VECS);
+    int n = mediacfg_vecs(media_cfg_of(soap), list, MEDIA_MAX_VECS);
     return vec_list_out(soap, list, n, &resp->Configurations, &resp->__sizeConfigurations);
 }
 
@@ -518,7 +452,7 @@ int __trt__GetVideoEncoderConfiguration(struct soap *soap, struct _trt__GetVideo
         return onvif_mediacfg_fault(soap, rc);
     resp->Configuration = NEW(soap, struct tt__VideoEncoderConfiguration);
     if (!resp->Configuration || fill_vec(soap, resp->Configuration, &v) != 0)
-        return out_of_memory(soap);
+        return media_out_of_memory(soap);
     return SOAP_OK;
 }
 
@@ -527,7 +461,7 @@ int __trt__GetCompatibleVideoEncoderConfigurations(struct soap *soap,
                                                    struct _trt__GetCompatibleVideoEncoderConfigurationsResponse *resp)
 {
     struct media_vec list[MEDIA_MAX_VECS];
-    int n = mediacfg_compatible_vecs(media_of(soap), req->ProfileToken, list, MEDIA_MAX_VECS);
+    int n = mediacfg_compatible_vecs(media_cfg_of(soap), req->ProfileToken, list, MEDIA_MAX_VECS);
     if (n < 0)
         return onvif_mediacfg_fault(soap, n);
     return vec_list_out(soap, list, n, &resp->Configurations, &resp->__sizeConfigurations);
@@ -566,13 +500,13 @@ static int jpeg_options_out(struct soap *soap, const struct media_vec_options *o
     if (!j || !j2)
         return -1;
     j->ResolutionsAvailable = resolutions_out(soap, o, &j->__sizeResolutionsAvailable);
-    j->FrameRateRange = range_out(soap, o->framerate_min, o->framerate_max);
-    j->EncodingIntervalRange = range_out(soap, o->interval_min, o->interval_max);
+    j->FrameRateRange = media_range_out(soap, o->framerate_min, o->framerate_max);
+    j->EncodingIntervalRange = media_range_out(soap, o->interval_min, o->interval_max);
     j2->ResolutionsAvailable = j->ResolutionsAvailable;
     j2->__sizeResolutionsAvailable = j->__sizeResolutionsAvailable;
     j2->FrameRateRange = j->FrameRateRange;
     j2->EncodingIntervalRange = j->EncodingIntervalRange;
-    j2->BitrateRange = range_out(soap, o->bitrate_min, o->bitrate_max);
+    j2->BitrateRange = media_range_out(soap, o->bitrate_min, o->bitrate_max);
     if (!j->ResolutionsAvailable || !j->FrameRateRange || !j->EncodingIntervalRange || !j2->BitrateRange)
         return -1;
     opt->JPEG = j;
@@ -587,9 +521,9 @@ static int h264_options_out(struct soap *soap, const struct media_vec_options *o
     if (!h || !h2)
         return -1;
     h->ResolutionsAvailable = resolutions_out(soap, o, &h->__sizeResolutionsAvailable);
-    h->GovLengthRange = range_out(soap, o->gov_min, o->gov_max);
-    h->FrameRateRange = range_out(soap, o->framerate_min, o->framerate_max);
-    h->EncodingIntervalRange = range_out(soap, o->interval_min, o->interval_max);
+    h->GovLengthRange = media_range_out(soap, o->gov_min, o->gov_max);
+    h->FrameRateRange = media_range_out(soap, o->framerate_min, o->framerate_max);
+    h->EncodingIntervalRange = media_range_out(soap, o->interval_min, o->interval_max);
     h->H264ProfilesSupported = h264_profiles_out(soap, o->profiles, &h->__sizeH264ProfilesSupported);
     h2->ResolutionsAvailable = h->ResolutionsAvailable;
     h2->__sizeResolutionsAvailable = h->__sizeResolutionsAvailable;
@@ -598,7 +532,7 @@ static int h264_options_out(struct soap *soap, const struct media_vec_options *o
     h2->EncodingIntervalRange = h->EncodingIntervalRange;
     h2->H264ProfilesSupported = h->H264ProfilesSupported;
     h2->__sizeH264ProfilesSupported = h->__sizeH264ProfilesSupported;
-    h2->BitrateRange = range_out(soap, o->bitrate_min, o->bitrate_max);
+    h2->BitrateRange = media_range_out(soap, o->bitrate_min, o->bitrate_max);
     if (!h->ResolutionsAvailable || !h->GovLengthRange || !h->FrameRateRange || !h->EncodingIntervalRange ||
         !h->H264ProfilesSupported || !h2->BitrateRange)
         return -1;
@@ -614,28 +548,28 @@ int __trt__GetVideoEncoderConfigurationOptions(struct soap *soap, struct _trt__G
 {
     if (check_option_tokens(soap, req->ConfigurationToken, 0, req->ProfileToken) != SOAP_OK)
         return SOAP_FAULT;
-    struct mediacfg *m = media_of(soap);
+    struct mediacfg *m = media_cfg_of(soap);
     struct tt__VideoEncoderConfigurationOptions *opt = NEW(soap, struct tt__VideoEncoderConfigurationOptions);
     if (!opt || !(opt->Extension = NEW(soap, struct tt__VideoEncoderOptionsExtension)))
-        return out_of_memory(soap);
+        return media_out_of_memory(soap);
     struct media_vec_options o;
     int have = 0;
     if (mediacfg_vec_options(m, MEDIA_ENC_JPEG, &o) == MEDIACFG_OK) {
         if (jpeg_options_out(soap, &o, opt) != 0)
-            return out_of_memory(soap);
-        opt->QualityRange = range_out(soap, o.quality_min, o.quality_max);
+            return media_out_of_memory(soap);
+        opt->QualityRange = media_range_out(soap, o.quality_min, o.quality_max);
         have = 1;
     }
     if (mediacfg_vec_options(m, MEDIA_ENC_H264, &o) == MEDIACFG_OK) {
         if (h264_options_out(soap, &o, opt) != 0)
-            return out_of_memory(soap);
-        opt->QualityRange = range_out(soap, o.quality_min, o.quality_max);
+            return media_out_of_memory(soap);
+        opt->QualityRange = media_range_out(soap, o.quality_min, o.quality_max);
         have = 1;
     }
     if (!have)
         return onvif_receiver_fault(soap, "ter:Action", NULL, "No ver10 encoding (JPEG, H.264) is available");
     if (!opt->QualityRange)
-        return out_of_memory(soap);
+        return media_out_of_memory(soap);
     resp->Options = opt;
     return SOAP_OK;
 }
@@ -681,7 +615,7 @@ int __trt__SetVideoEncoderConfiguration(struct soap *soap, struct _trt__SetVideo
     }
     if (v.encoding == MEDIA_ENC_H264) {
         struct media_vec_options o;
-        if (mediacfg_vec_options(media_of(soap), MEDIA_ENC_H264, &o) != MEDIACFG_OK)
+        if (mediacfg_vec_options(media_cfg_of(soap), MEDIA_ENC_H264, &o) != MEDIACFG_OK)
             return onvif_mediacfg_fault(soap, MEDIACFG_E_INVALID);
         if (in->H264) {
             v.gov_length = in->H264->GovLength;
@@ -698,7 +632,7 @@ int __trt__SetVideoEncoderConfiguration(struct soap *soap, struct _trt__SetVideo
             v.profile = MEDIA_PROFILE_MAIN;
         }
     }
-    if (in->Multicast && multicast_in(in->Multicast, &v.multicast) != 0)
+    if (in->Multicast && media_multicast_in(in->Multicast, &v.multicast) != 0)
         return onvif_mediacfg_fault(soap, MEDIACFG_E_INVALID);
     if (in->SessionTimeout) {
         long s = onvif_duration_seconds(in->SessionTimeout);
@@ -707,7 +641,7 @@ int __trt__SetVideoEncoderConfiguration(struct soap *soap, struct _trt__SetVideo
                                       "SessionTimeout is not a duration in days, hours, minutes and seconds");
         v.session_timeout_s = s > 1000000 ? 1000000 : (int)s;
     }
-    rc = mediacfg_set_vec(media_of(soap), &v);
+    rc = mediacfg_set_vec(media_cfg_of(soap), &v);
     return rc == MEDIACFG_OK ? SOAP_OK : onvif_mediacfg_fault(soap, rc);
 }
 
@@ -716,7 +650,7 @@ int __trt__GetGuaranteedNumberOfVideoEncoderInstances(
     struct _trt__GetGuaranteedNumberOfVideoEncoderInstancesResponse *resp)
 {
     int total = 0, h264 = 0, jpeg = 0, h265 = 0;
-    int rc = mediacfg_guaranteed_instances(media_of(soap), req->ConfigurationToken, &total, &h264, &jpeg, &h265);
+    int rc = mediacfg_guaranteed_instances(media_cfg_of(soap), req->ConfigurationToken, &total, &h264, &jpeg, &h265);
     if (rc != MEDIACFG_OK)
         return onvif_mediacfg_fault(soap, rc);
     resp->TotalNumber = total;
@@ -745,7 +679,7 @@ static int complete_profile(struct soap *soap, const char *token, struct media_p
 {
     if (find_profile(soap, token, p) != SOAP_OK)
         return SOAP_FAULT;
-    if (!p->vsc_token[0] || !p->vec_token[0] || mediacfg_vec(media_of(soap), p->vec_token, v) != MEDIACFG_OK)
+    if (!p->vsc_token[0] || !p->vec_token[0] || mediacfg_vec(media_cfg_of(soap), p->vec_token, v) != MEDIACFG_OK)
         return onvif_receiver_fault(soap, "ter:Action", "ter:IncompleteConfiguration",
                                     "The profile needs a video source and a video encoder configuration");
     return SOAP_OK;
@@ -778,7 +712,7 @@ int __trt__GetStreamUri(struct soap *soap, struct _trt__GetStreamUri *req, struc
     if (!uri)
         return onvif_receiver_fault(soap, "ter:Action", NULL, "Cannot build the stream URI");
     resp->MediaUri = media_uri_out(soap, uri);
-    return resp->MediaUri ? SOAP_OK : out_of_memory(soap);
+    return resp->MediaUri ? SOAP_OK : media_out_of_memory(soap);
 }
 
 int __trt__GetSnapshotUri(struct soap *soap, struct _trt__GetSnapshotUri *req, struct _trt__GetSnapshotUriResponse *resp)
@@ -793,7 +727,7 @@ int __trt__GetSnapshotUri(struct soap *soap, struct _trt__GetSnapshotUri *req, s
     if (!uri)
         return onvif_receiver_fault(soap, "ter:Action", NULL, "Cannot build the snapshot URI");
     resp->MediaUri = media_uri_out(soap, uri);
-    return resp->MediaUri ? SOAP_OK : out_of_memory(soap);
+    return resp->MediaUri ? SOAP_OK : media_out_of_memory(soap);
 }
 
 int __trt__SetSynchronizationPoint(struct soap *soap, struct _trt__SetSynchronizationPoint *req,
@@ -811,18 +745,6 @@ int __trt__SetSynchronizationPoint(struct soap *soap, struct _trt__SetSynchroniz
     return SOAP_OK;
 }
 
-static int multicast_fault(struct soap *soap, int err)
-{
-    switch (err) {
-    case RTSPSERVER_E_NO_PROFILE:
-        return onvif_mediacfg_fault(soap, MEDIACFG_E_NO_PROFILE);
-    case RTSPSERVER_E_NO_MULTICAST:
-        return onvif_receiver_fault(soap, "ter:Action", "ter:IncompleteConfiguration",
-                                    "The profile's video encoder configuration has no multicast address and port");
-    default:
-        return onvif_receiver_fault(soap, "ter:Action", NULL, rtspserver_strerror(err));
-    }
-}
 
 int __trt__StartMulticastStreaming(struct soap *soap, struct _trt__StartMulticastStreaming *req,
                                    struct _trt__StartMulticastStreamingResponse *resp)
@@ -836,7 +758,7 @@ int __trt__StartMulticastStreaming(struct soap *soap, struct _trt__StartMulticas
     if (!rtsp)
         return onvif_receiver_fault(soap, "ter:ActionNotSupported", NULL, "RTSP streaming is switched off on this device");
     int rc = rtspserver_start_multicast(rtsp, p.token);
-    return rc == RTSPSERVER_OK ? SOAP_OK : multicast_fault(soap, rc);
+    return rc == RTSPSERVER_OK ? SOAP_OK : media_multicast_fault(soap, rc);
 }
 
 int __trt__StopMulticastStreaming(struct soap *soap, struct _trt__StopMulticastStreaming *req,
@@ -851,5 +773,5 @@ int __trt__StopMulticastStreaming(struct soap *soap, struct _trt__StopMulticastS
         return SOAP_OK;                         /* nothing can be streaming */
     int rc = rtspserver_stop_multicast(rtsp, p.token);
     /* Stopping what is not running succeeds (Media §5.17.2). */
-    return rc == RTSPSERVER_OK || rc == RTSPSERVER_E_NO_MULTICAST ? SOAP_OK : multicast_fault(soap, rc);
+    return rc == RTSPSERVER_OK || rc == RTSPSERVER_E_NO_MULTICAST ? SOAP_OK : media_multicast_fault(soap, rc);
 }

@@ -8,6 +8,7 @@
 #include "opennvt/onvif.h"
 #include "opennvt/rtspserver.h"
 #include "opennvt/stream.h"
+#include "media_common.h"
 #include "soap_values.h"
 #include "soapH.h"
 
@@ -23,15 +24,7 @@
 #define CONFIG_VIDEO_SOURCE "VideoSource"
 #define CONFIG_VIDEO_ENCODER "VideoEncoder"
 
-static struct mediacfg *media_of(struct soap *soap)
-{
-    return onvif_request_of(soap)->dev->mediacfg;
-}
 
-static int out_of_memory(struct soap *soap)
-{
-    return soap->error = SOAP_EOM;
-}
 
 /* ---- capabilities -------------------------------------------------------------- */
 
@@ -82,7 +75,7 @@ int __tr2__GetServiceCapabilities(struct soap *soap, struct _tr2__GetServiceCapa
 {
     (void)req;
     resp->Capabilities = media2_capabilities(soap, onvif_request_of(soap)->dev);
-    return resp->Capabilities ? SOAP_OK : out_of_memory(soap);
+    return resp->Capabilities ? SOAP_OK : media_out_of_memory(soap);
 }
 
 /* ---- conversions ----------------------------------------------------------------- */
@@ -98,68 +91,19 @@ static int int_of(float f)
     return (int)lrintf(f);
 }
 
-static int fill_vsc(struct soap *soap, struct tt__VideoSourceConfiguration *out, const struct media_vsc *c)
-{
-    int uses = mediacfg_use_count(media_of(soap), c->token);
-    out->Name = soap_strdup(soap, c->name);
-    out->UseCount = uses > 0 ? uses : 0;
-    out->token = soap_strdup(soap, c->token);
-    out->SourceToken = soap_strdup(soap, c->source_token);
-    out->Bounds = NEW(soap, struct tt__IntRectangle);
-    if (!out->Name || !out->token || !out->SourceToken || !out->Bounds)
-        return -1;
-    out->Bounds->x = c->x;
-    out->Bounds->y = c->y;
-    out->Bounds->width = c->width;
-    out->Bounds->height = c->height;
-    return 0;
-}
 
-static struct tt__MulticastConfiguration *multicast_out(struct soap *soap, const struct media_multicast *mc)
-{
-    struct tt__MulticastConfiguration *m = NEW(soap, struct tt__MulticastConfiguration);
-    if (!m || !(m->Address = NEW(soap, struct tt__IPAddress)))
-        return NULL;
-    if (strchr(mc->address, ':')) {
-        m->Address->Type = tt__IPType__IPv6;
-        m->Address->IPv6Address = soap_strdup(soap, mc->address);
-    } else {
-        /* The schema requires an address: "none" is the unspecified one. */
-        m->Address->Type = tt__IPType__IPv4;
-        m->Address->IPv4Address = soap_strdup(soap, mc->address[0] ? mc->address : "0.0.0.0");
-    }
-    m->Port = mc->port;
-    m->TTL = mc->ttl;
-    m->AutoStart = mc->autostart ? xsd__boolean__true_ : xsd__boolean__false_;
-    return m;
-}
 
-static int multicast_in(const struct tt__MulticastConfiguration *in, struct media_multicast *mc)
-{
-    const char *addr = NULL;
-    if (in->Address)
-        addr = in->Address->Type == tt__IPType__IPv6 ? in->Address->IPv6Address : in->Address->IPv4Address;
-    if (!addr)
-        addr = "";
-    if (strlen(addr) >= sizeof mc->address)
-        return -1;
-    snprintf(mc->address, sizeof mc->address, "%s", addr);
-    mc->port = in->Port;
-    mc->ttl = in->TTL;
-    mc->autostart = in->AutoStart == xsd__boolean__true_;
-    return 0;
-}
 
 static int fill_vec(struct soap *soap, struct tt__VideoEncoder2Configuration *out, const struct media_vec *v)
 {
-    int uses = mediacfg_use_count(media_of(soap), v->token);
+    int uses = mediacfg_use_count(media_cfg_of(soap), v->token);
     out->Name = soap_strdup(soap, v->name);
     out->UseCount = uses > 0 ? uses : 0;
     out->token = soap_strdup(soap, v->token);
     out->Encoding = soap_strdup(soap, media_encoding_name(v->encoding));
     out->Resolution = NEW(soap, struct tt__VideoResolution2);
     out->RateControl = NEW(soap, struct tt__VideoRateControl2);
-    out->Multicast = multicast_out(soap, &v->multicast);
+    out->Multicast = media_multicast_out(soap, &v->multicast);
     if (!out->Name || !out->token || !out->Encoding || !out->Resolution || !out->RateControl || !out->Multicast)
         return -1;
     out->Resolution->Width = v->width;
@@ -180,7 +124,7 @@ static int fill_vec(struct soap *soap, struct tt__VideoEncoder2Configuration *ou
 static struct tr2__MediaProfile *profile_out(struct soap *soap, struct tr2__MediaProfile *out,
                                              const struct media_profile *p, int want_vsc, int want_vec)
 {
-    struct mediacfg *m = media_of(soap);
+    struct mediacfg *m = media_cfg_of(soap);
     out->Name = soap_strdup(soap, p->name);
     out->token = soap_strdup(soap, p->token);
     out->fixed = onvif_bool(soap, p->fixed);
@@ -193,7 +137,7 @@ static struct tr2__MediaProfile *profile_out(struct soap *soap, struct tr2__Medi
     struct media_vsc c;
     if (want_vsc && p->vsc_token[0] && mediacfg_vsc(m, p->vsc_token, &c) == MEDIACFG_OK) {
         out->Configurations->VideoSource = NEW(soap, struct tt__VideoSourceConfiguration);
-        if (!out->Configurations->VideoSource || fill_vsc(soap, out->Configurations->VideoSource, &c) != 0)
+        if (!out->Configurations->VideoSource || media_fill_vsc(soap, out->Configurations->VideoSource, &c) != 0)
             return NULL;
     }
     struct media_vec v;
@@ -207,7 +151,7 @@ static struct tr2__MediaProfile *profile_out(struct soap *soap, struct tr2__Medi
 
 static int find_profile(struct soap *soap, const char *token, struct media_profile *out)
 {
-    int rc = mediacfg_profile(media_of(soap), token, out);
+    int rc = mediacfg_profile(media_cfg_of(soap), token, out);
     return rc == MEDIACFG_OK ? SOAP_OK : onvif_mediacfg_fault(soap, rc);
 }
 
@@ -235,14 +179,14 @@ int __tr2__GetProfiles(struct soap *soap, struct _tr2__GetProfiles *req, struct 
             return SOAP_FAULT;
         n = 1;
     } else {
-        n = mediacfg_profiles(media_of(soap), list, MEDIA_MAX_PROFILES);
+        n = mediacfg_profiles(media_cfg_of(soap), list, MEDIA_MAX_PROFILES);
     }
     resp->Profiles = onvif_zalloc(soap, (size_t)(n > 0 ? n : 1) * sizeof *resp->Profiles);
     if (!resp->Profiles)
-        return out_of_memory(soap);
+        return media_out_of_memory(soap);
     for (int i = 0; i < n; i++)
         if (!profile_out(soap, &resp->Profiles[i], &list[i], want_vsc, want_vec))
-            return out_of_memory(soap);
+            return media_out_of_memory(soap);
     resp->__sizeProfiles = n;
     return SOAP_OK;
 }
@@ -256,7 +200,7 @@ struct config_refs {
 
 static int parse_refs(struct soap *soap, const struct tr2__ConfigurationRef *refs, int n, struct config_refs *out)
 {
-    struct mediacfg *m = media_of(soap);
+    struct mediacfg *m = media_cfg_of(soap);
     memset(out, 0, sizeof *out);
     for (int i = 0; i < n; i++) {
         const char *type = refs[i].Type, *token = refs[i].Token;
@@ -281,7 +225,7 @@ static int parse_refs(struct soap *soap, const struct tr2__ConfigurationRef *ref
  * profile's configurations are put back. */
 static int apply_refs(struct soap *soap, const struct media_profile *before, const struct config_refs *refs)
 {
-    struct mediacfg *m = media_of(soap);
+    struct mediacfg *m = media_cfg_of(soap);
     int rc = MEDIACFG_OK;
     if (refs->vec && !refs->vsc && !before->vsc_token[0])
         rc = MEDIACFG_E_CONFLICT;                    /* checked first: nothing changes */
@@ -303,7 +247,7 @@ int __tr2__CreateProfile(struct soap *soap, struct _tr2__CreateProfile *req, str
     if (parse_refs(soap, req->Configuration, req->__sizeConfiguration, &refs) != SOAP_OK)
         return SOAP_FAULT;
     char token[MEDIA_TOKEN_MAX + 1];
-    int rc = mediacfg_create_profile(media_of(soap), req->Name, NULL, token);
+    int rc = mediacfg_create_profile(media_cfg_of(soap), req->Name, NULL, token);
     if (rc == MEDIACFG_E_INVALID)
         return onvif_sender_fault(soap, "ter:InvalidArgVal", NULL, "Name: 1 to 64 characters");
     if (rc != MEDIACFG_OK)
@@ -312,11 +256,11 @@ int __tr2__CreateProfile(struct soap *soap, struct _tr2__CreateProfile *req, str
     if (find_profile(soap, token, &p) != SOAP_OK)
         return SOAP_FAULT;
     if (apply_refs(soap, &p, &refs) != SOAP_OK) {
-        mediacfg_delete_profile(media_of(soap), token);   /* all or nothing */
+        mediacfg_delete_profile(media_cfg_of(soap), token);   /* all or nothing */
         return SOAP_FAULT;
     }
     resp->Token = soap_strdup(soap, token);
-    return resp->Token ? SOAP_OK : out_of_memory(soap);
+    return resp->Token ? SOAP_OK : media_out_of_memory(soap);
 }
 
 int __tr2__DeleteProfile(struct soap *soap, struct _tr2__DeleteProfile *req, struct _tr2__DeleteProfileResponse *resp)
@@ -348,7 +292,7 @@ int __tr2__AddConfiguration(struct soap *soap, struct _tr2__AddConfiguration *re
     /* The name first: it is the step that refuses bad input; a failure of
      * the configurations after it puts the old name back. */
     if (req->Name) {
-        int rc = mediacfg_set_profile_name(media_of(soap), p.token, req->Name);
+        int rc = mediacfg_set_profile_name(media_cfg_of(soap), p.token, req->Name);
         if (rc == MEDIACFG_E_INVALID)
             return onvif_sender_fault(soap, "ter:InvalidArgVal", NULL, "Name: 1 to 64 characters");
         if (rc != MEDIACFG_OK)
@@ -356,7 +300,7 @@ int __tr2__AddConfiguration(struct soap *soap, struct _tr2__AddConfiguration *re
     }
     if (apply_refs(soap, &p, &refs) != SOAP_OK) {
         if (req->Name)
-            mediacfg_set_profile_name(media_of(soap), p.token, p.name);
+            mediacfg_set_profile_name(media_cfg_of(soap), p.token, p.name);
         return SOAP_FAULT;
     }
     return SOAP_OK;
@@ -380,7 +324,7 @@ int __tr2__RemoveConfiguration(struct soap *soap, struct _tr2__RemoveConfigurati
         else if (!strcmp(type, CONFIG_VIDEO_ENCODER))
             drop_vec = 1;
     }
-    struct mediacfg *m = media_of(soap);
+    struct mediacfg *m = media_cfg_of(soap);
     int rc = MEDIACFG_OK;
     if (drop_vec)
         rc = mediacfg_profile_set_vec(m, p.token, NULL);
@@ -397,7 +341,7 @@ int __tr2__RemoveConfiguration(struct soap *soap, struct _tr2__RemoveConfigurati
 int __tr2__GetVideoSourceConfigurations(struct soap *soap, struct tr2__GetConfiguration *req,
                                         struct _tr2__GetVideoSourceConfigurationsResponse *resp)
 {
-    struct mediacfg *m = media_of(soap);
+    struct mediacfg *m = media_cfg_of(soap);
     struct media_vsc list[MEDIA_MAX_VSCS];
     int n = req->ProfileToken ? mediacfg_compatible_vscs(m, req->ProfileToken, list, MEDIA_MAX_VSCS)
                               : mediacfg_vscs(m, list, MEDIA_MAX_VSCS);
@@ -415,17 +359,17 @@ int __tr2__GetVideoSourceConfigurations(struct soap *soap, struct tr2__GetConfig
     }
     resp->Configurations = onvif_zalloc(soap, (size_t)(n > 0 ? n : 1) * sizeof *resp->Configurations);
     if (!resp->Configurations)
-        return out_of_memory(soap);
+        return media_out_of_memory(soap);
     for (int i = 0; i < n; i++)
-        if (fill_vsc(soap, &resp->Configurations[i], &list[i]) != 0)
-            return out_of_memory(soap);
+        if (media_fill_vsc(soap, &resp->Configurations[i], &list[i]) != 0)
+            return media_out_of_memory(soap);
     resp->__sizeConfigurations = n;
     return SOAP_OK;
 }
 
 static int check_option_tokens(struct soap *soap, const struct tr2__GetConfiguration *req, int config_is_vsc)
 {
-    struct mediacfg *m = media_of(soap);
+    struct mediacfg *m = media_cfg_of(soap);
     if (req->ProfileToken) {
         int rc = mediacfg_profile(m, req->ProfileToken, NULL);
         if (rc != MEDIACFG_OK)
@@ -440,15 +384,6 @@ static int check_option_tokens(struct soap *soap, const struct tr2__GetConfigura
     return SOAP_OK;
 }
 
-static struct tt__IntRange *range_out(struct soap *soap, int min, int max)
-{
-    struct tt__IntRange *r = NEW(soap, struct tt__IntRange);
-    if (r) {
-        r->Min = min;
-        r->Max = max;
-    }
-    return r;
-}
 
 int __tr2__GetVideoSourceConfigurationOptions(struct soap *soap, struct tr2__GetConfiguration *req,
                                               struct _tr2__GetVideoSourceConfigurationOptionsResponse *resp)
@@ -457,18 +392,18 @@ int __tr2__GetVideoSourceConfigurationOptions(struct soap *soap, struct tr2__Get
         return SOAP_FAULT;
     struct media_vsc_options o;
     memset(&o, 0, sizeof o);
-    mediacfg_vsc_options(media_of(soap), &o);
+    mediacfg_vsc_options(media_cfg_of(soap), &o);
     struct tt__VideoSourceConfigurationOptions *opt = NEW(soap, struct tt__VideoSourceConfigurationOptions);
     if (!opt || !(opt->BoundsRange = NEW(soap, struct tt__IntRectangleRange)))
-        return out_of_memory(soap);
-    opt->BoundsRange->XRange = range_out(soap, o.x_min, o.x_max);
-    opt->BoundsRange->YRange = range_out(soap, o.y_min, o.y_max);
-    opt->BoundsRange->WidthRange = range_out(soap, o.width_min, o.width_max);
-    opt->BoundsRange->HeightRange = range_out(soap, o.height_min, o.height_max);
+        return media_out_of_memory(soap);
+    opt->BoundsRange->XRange = media_range_out(soap, o.x_min, o.x_max);
+    opt->BoundsRange->YRange = media_range_out(soap, o.y_min, o.y_max);
+    opt->BoundsRange->WidthRange = media_range_out(soap, o.width_min, o.width_max);
+    opt->BoundsRange->HeightRange = media_range_out(soap, o.height_min, o.height_max);
     opt->VideoSourceTokensAvailable = onvif_zalloc(soap, sizeof(char *));
     if (!opt->BoundsRange->XRange || !opt->BoundsRange->YRange || !opt->BoundsRange->WidthRange ||
         !opt->BoundsRange->HeightRange || !opt->VideoSourceTokensAvailable)
-        return out_of_memory(soap);
+        return media_out_of_memory(soap);
     for (int i = 0; i < o.n_sources && i < 1; i++)
         opt->VideoSourceTokensAvailable[opt->__sizeVideoSourceTokensAvailable++] = soap_strdup(soap, o.source_tokens[i]);
     opt->MaximumNumberOfProfiles = onvif_int(soap, MEDIA_MAX_PROFILES);
@@ -482,7 +417,7 @@ int __tr2__SetVideoSourceConfiguration(struct soap *soap, struct _tr2__SetVideoS
     (void)resp;
     const struct tt__VideoSourceConfiguration *in = req->Configuration;
     struct media_vsc c;
-    int rc = in ? mediacfg_vsc(media_of(soap), in->token, &c) : MEDIACFG_E_NO_CONFIG;
+    int rc = in ? mediacfg_vsc(media_cfg_of(soap), in->token, &c) : MEDIACFG_E_NO_CONFIG;
     if (rc != MEDIACFG_OK)
         return onvif_mediacfg_fault(soap, rc);
     /* Over the current values: what the request leaves out stays. */
@@ -499,7 +434,7 @@ int __tr2__SetVideoSourceConfiguration(struct soap *soap, struct _tr2__SetVideoS
         c.width = in->Bounds->width;
         c.height = in->Bounds->height;
     }
-    rc = mediacfg_set_vsc(media_of(soap), &c);
+    rc = mediacfg_set_vsc(media_cfg_of(soap), &c);
     return rc == MEDIACFG_OK ? SOAP_OK : onvif_mediacfg_fault(soap, rc);
 }
 
@@ -508,7 +443,7 @@ int __tr2__SetVideoSourceConfiguration(struct soap *soap, struct _tr2__SetVideoS
 int __tr2__GetVideoEncoderConfigurations(struct soap *soap, struct tr2__GetConfiguration *req,
                                          struct _tr2__GetVideoEncoderConfigurationsResponse *resp)
 {
-    struct mediacfg *m = media_of(soap);
+    struct mediacfg *m = media_cfg_of(soap);
     struct media_vec list[MEDIA_MAX_VECS];
     int n = req->ProfileToken ? mediacfg_compatible_vecs(m, req->ProfileToken, list, MEDIA_MAX_VECS)
                               : mediacfg_vecs(m, list, MEDIA_MAX_VECS);
@@ -526,10 +461,10 @@ int __tr2__GetVideoEncoderConfigurations(struct soap *soap, struct tr2__GetConfi
     }
     resp->Configurations = onvif_zalloc(soap, (size_t)(n > 0 ? n : 1) * sizeof *resp->Configurations);
     if (!resp->Configurations)
-        return out_of_memory(soap);
+        return media_out_of_memory(soap);
     for (int i = 0; i < n; i++)
         if (fill_vec(soap, &resp->Configurations[i], &list[i]) != 0)
-            return out_of_memory(soap);
+            return media_out_of_memory(soap);
     resp->__sizeConfigurations = n;
     return SOAP_OK;
 }
@@ -562,7 +497,7 @@ static int options_out(struct soap *soap, struct tt__VideoEncoder2ConfigurationO
     out->QualityRange = NEW(soap, struct tt__FloatRange);
     out->ResolutionsAvailable = onvif_zalloc(soap, (size_t)(o->n_resolutions > 0 ? o->n_resolutions : 1) *
                                                        sizeof *out->ResolutionsAvailable);
-    out->BitrateRange = range_out(soap, o->bitrate_min, o->bitrate_max);
+    out->BitrateRange = media_range_out(soap, o->bitrate_min, o->bitrate_max);
     out->FrameRatesSupported = frame_rates_out(soap, o->framerate_min, o->framerate_max);
     out->ConstantBitRateSupported = onvif_bool(soap, o->cbr_supported);
     if (!out->Encoding || !out->QualityRange || !out->ResolutionsAvailable || !out->BitrateRange ||
@@ -596,13 +531,13 @@ int __tr2__GetVideoEncoderConfigurationOptions(struct soap *soap, struct tr2__Ge
     static const enum media_encoding order[] = { MEDIA_ENC_H264, MEDIA_ENC_JPEG, MEDIA_ENC_H265 };
     resp->Options = onvif_zalloc(soap, MEDIA_ENC_COUNT * sizeof *resp->Options);
     if (!resp->Options)
-        return out_of_memory(soap);
+        return media_out_of_memory(soap);
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         struct media_vec_options o;
-        if (mediacfg_vec_options(media_of(soap), order[i], &o) != MEDIACFG_OK)
+        if (mediacfg_vec_options(media_cfg_of(soap), order[i], &o) != MEDIACFG_OK)
             continue;
         if (options_out(soap, &resp->Options[resp->__sizeOptions++], &o) != 0)
-            return out_of_memory(soap);
+            return media_out_of_memory(soap);
     }
     return SOAP_OK;
 }
@@ -611,7 +546,7 @@ int __tr2__SetVideoEncoderConfiguration(struct soap *soap, struct _tr2__SetVideo
                                         struct tr2__SetConfigurationResponse *resp)
 {
     (void)resp;
-    struct mediacfg *m = media_of(soap);
+    struct mediacfg *m = media_cfg_of(soap);
     const struct tt__VideoEncoder2Configuration *in = req->Configuration;
     struct media_vec v;
     int rc = in ? mediacfg_vec(m, in->token, &v) : MEDIACFG_E_NO_CONFIG;
@@ -656,7 +591,7 @@ int __tr2__SetVideoEncoderConfiguration(struct soap *soap, struct _tr2__SetVideo
     }
     if (!o.cbr_supported && !(in->RateControl && in->RateControl->ConstantBitRate))
         v.cbr = 0;
-    if (in->Multicast && multicast_in(in->Multicast, &v.multicast) != 0)
+    if (in->Multicast && media_multicast_in(in->Multicast, &v.multicast) != 0)
         return onvif_mediacfg_fault(soap, MEDIACFG_E_INVALID);
     rc = mediacfg_set_vec(m, &v);
     return rc == MEDIACFG_OK ? SOAP_OK : onvif_mediacfg_fault(soap, rc);
@@ -665,7 +600,7 @@ int __tr2__SetVideoEncoderConfiguration(struct soap *soap, struct _tr2__SetVideo
 int __tr2__GetVideoEncoderInstances(struct soap *soap, struct _tr2__GetVideoEncoderInstances *req,
                                     struct _tr2__GetVideoEncoderInstancesResponse *resp)
 {
-    struct mediacfg *m = media_of(soap);
+    struct mediacfg *m = media_cfg_of(soap);
     int total = 0, n[MEDIA_ENC_COUNT] = { 0 };
     int rc = mediacfg_guaranteed_instances(m, req->ConfigurationToken, &total, &n[MEDIA_ENC_H264],
                                            &n[MEDIA_ENC_JPEG], &n[MEDIA_ENC_H265]);
@@ -673,7 +608,7 @@ int __tr2__GetVideoEncoderInstances(struct soap *soap, struct _tr2__GetVideoEnco
         return onvif_mediacfg_fault(soap, rc);
     struct tr2__EncoderInstanceInfo *info = NEW(soap, struct tr2__EncoderInstanceInfo);
     if (!info || !(info->Codec = onvif_zalloc(soap, MEDIA_ENC_COUNT * sizeof *info->Codec)))
-        return out_of_memory(soap);
+        return media_out_of_memory(soap);
     info->Total = total;
     unsigned available = mediacfg_encodings(m);
     static const enum media_encoding order[] = { MEDIA_ENC_H264, MEDIA_ENC_JPEG, MEDIA_ENC_H265 };
@@ -694,7 +629,7 @@ static int complete_profile(struct soap *soap, const char *token, struct media_p
 {
     if (find_profile(soap, token, p) != SOAP_OK)
         return SOAP_FAULT;
-    if (!p->vsc_token[0] || !p->vec_token[0] || mediacfg_vec(media_of(soap), p->vec_token, v) != MEDIACFG_OK)
+    if (!p->vsc_token[0] || !p->vec_token[0] || mediacfg_vec(media_cfg_of(soap), p->vec_token, v) != MEDIACFG_OK)
         return onvif_receiver_fault(soap, "ter:Action", "ter:IncompleteConfiguration",
                                     "The profile needs a video source and a video encoder configuration");
     return SOAP_OK;
@@ -757,18 +692,6 @@ int __tr2__SetSynchronizationPoint(struct soap *soap, struct _tr2__SetSynchroniz
     return SOAP_OK;
 }
 
-static int multicast_fault(struct soap *soap, int err)
-{
-    switch (err) {
-    case RTSPSERVER_E_NO_PROFILE:
-        return onvif_mediacfg_fault(soap, MEDIACFG_E_NO_PROFILE);
-    case RTSPSERVER_E_NO_MULTICAST:
-        return onvif_receiver_fault(soap, "ter:Action", "ter:IncompleteConfiguration",
-                                    "The profile's video encoder configuration has no multicast address and port");
-    default:
-        return onvif_receiver_fault(soap, "ter:Action", NULL, rtspserver_strerror(err));
-    }
-}
 
 int __tr2__StartMulticastStreaming(struct soap *soap, struct tr2__StartStopMulticastStreaming *req,
                                    struct tr2__SetConfigurationResponse *resp)
@@ -782,7 +705,7 @@ int __tr2__StartMulticastStreaming(struct soap *soap, struct tr2__StartStopMulti
     if (!rtsp)
         return onvif_receiver_fault(soap, "ter:ActionNotSupported", NULL, "RTSP streaming is switched off on this device");
     int rc = rtspserver_start_multicast(rtsp, p.token);
-    return rc == RTSPSERVER_OK ? SOAP_OK : multicast_fault(soap, rc);
+    return rc == RTSPSERVER_OK ? SOAP_OK : media_multicast_fault(soap, rc);
 }
 
 int __tr2__StopMulticastStreaming(struct soap *soap, struct tr2__StartStopMulticastStreaming *req,
@@ -797,5 +720,5 @@ int __tr2__StopMulticastStreaming(struct soap *soap, struct tr2__StartStopMultic
         return SOAP_OK;                         /* nothing can be streaming */
     int rc = rtspserver_stop_multicast(rtsp, p.token);
     /* Stopping what is not running succeeds (Media2 §5.8.2). */
-    return rc == RTSPSERVER_OK || rc == RTSPSERVER_E_NO_MULTICAST ? SOAP_OK : multicast_fault(soap, rc);
+    return rc == RTSPSERVER_OK || rc == RTSPSERVER_E_NO_MULTICAST ? SOAP_OK : media_multicast_fault(soap, rc);
 }
