@@ -103,6 +103,11 @@ void events_publish_simple(struct events *e, enum event_topic_id topic, const ch
  * The new subscription's queue starts with the current state of every
  * matching property. *id receives its number (never 0, never reused). */
 int events_subscribe(struct events *e, const char *topic_filter, int64_t termination_ms, uint64_t *id);
+/* The same with a message content filter (itemfilter.h): only messages it
+ * matches are queued (NULL: all). */
+struct itemfilter;
+int events_subscribe_filtered(struct events *e, const char *topic_filter, const struct itemfilter *items,
+                              int64_t termination_ms, uint64_t *id);
 int events_renew(struct events *e, uint64_t id, int64_t termination_ms);
 int events_unsubscribe(struct events *e, uint64_t id);
 /* Takes up to max messages; waits up to timeout_ms when none is queued

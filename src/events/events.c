@@ -4,6 +4,7 @@
  * state; a message is copied once per publish and shared by reference
  * between the queues it lands in. */
 #include "opennvt/events.h"
+#include "opennvt/itemfilter.h"
 #include "opennvt/log.h"
 
 #include <pthread.h>
@@ -196,6 +197,7 @@ struct sub {
     uint64_t id;
     int64_t termination_ms;
     topic_mask topics;
+    struct itemfilter items;        /* message content filter; no terms: all */
     struct msg_node **ring;         /* queue_max slots */
     int head, count;
     pthread_cond_t cond;            /* CLOCK_MONOTONIC; signalled on arrival, removal, close */
@@ -409,6 +411,11 @@ static void queue_states(struct events *e, struct sub *s, struct msg_node **spar
         const struct prop_state *p = e->states[i];
         if (!(s->topics & (1u << p->topic)))
             continue;
+        struct event_message probe = { .topic = p->topic, .n_source = p->n_source, .n_data = p->n_data };
+        memcpy(probe.source, p->source, sizeof probe.source);
+        memcpy(probe.data, p->data, sizeof probe.data);
+        if (!itemfilter_matches(&s->items, &probe))
+            continue;
         struct msg_node *n = *spare;
         *spare = n->next;
         memset(&n->msg, 0, sizeof n->msg);
@@ -611,7 +618,7 @@ void events_publish(struct events *e, const struct event_message *m)
 
     e->published++;
     for (int i = 0; i < e->n_subs; i++)
-        if (e->subs[i]->topics & (1u << n->msg.topic))
+        if ((e->subs[i]->topics & (1u << n->msg.topic)) && itemfilter_matches(&e->subs[i]->items, &n->msg))
             sub_enqueue(e, e->subs[i], n, &g);
 out:
     if (n->refs == 0) {
@@ -664,6 +671,12 @@ static int termination_check(const struct events *e, int64_t now, int64_t *termi
 
 int events_subscribe(struct events *e, const char *topic_filter, int64_t termination_ms, uint64_t *id)
 {
+    return events_subscribe_filtered(e, topic_filter, NULL, termination_ms, id);
+}
+
+int events_subscribe_filtered(struct events *e, const char *topic_filter, const struct itemfilter *items,
+                              int64_t termination_ms, uint64_t *id)
+{
     if (!e || !id)
         return EVENTS_E_ARGS;
     topic_mask topics;
@@ -687,6 +700,8 @@ int events_subscribe(struct events *e, const char *topic_filter, int64_t termina
         return EVENTS_E_NOMEM;
     }
     s->topics = topics;
+    if (items)
+        s->items = *items;
 
     /* The state messages are allocated outside the lock; when states were
      * added in between, take more and look again. */

@@ -12,7 +12,6 @@
 #include "soapH.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,54 +195,6 @@ static int filter_part(const char *xml, const char *element, char *dialect, size
     }
     text[o] = '\0';
     return 1;
-}
-
-/* Content filters per subscription (the events module filters by topic;
- * ItemFilter expressions are applied to what a pull takes). */
-#define CONTENT_FILTERS_MAX 1024
-static struct {
-    pthread_mutex_t lock;
-    int n;
-    struct content_filter { uint64_t id; struct itemfilter f; } *v;
-} content_filters = { PTHREAD_MUTEX_INITIALIZER, 0, NULL };
-
-static int content_filter_add(struct events *ev, uint64_t id, const struct itemfilter *f)
-{
-    pthread_mutex_lock(&content_filters.lock);
-    if (!content_filters.v)
-        content_filters.v = calloc(CONTENT_FILTERS_MAX, sizeof *content_filters.v);
-    int rc = -1;
-    if (content_filters.v) {
-        /* Forget the filters of subscriptions that are gone. */
-        int64_t t;
-        for (int i = 0; i < content_filters.n;)
-            if (events_termination(ev, content_filters.v[i].id, &t) != EVENTS_OK)
-                content_filters.v[i] = content_filters.v[--content_filters.n];
-            else
-                i++;
-        if (content_filters.n < CONTENT_FILTERS_MAX) {
-            content_filters.v[content_filters.n].id = id;
-            content_filters.v[content_filters.n].f = *f;
-            content_filters.n++;
-            rc = 0;
-        }
-    }
-    pthread_mutex_unlock(&content_filters.lock);
-    return rc;
-}
-
-/* 1 and *out filled when the subscription has a content filter. */
-static int content_filter_of(uint64_t id, struct itemfilter *out)
-{
-    int found = 0;
-    pthread_mutex_lock(&content_filters.lock);
-    for (int i = 0; i < content_filters.n && !found; i++)
-        if (content_filters.v[i].id == id) {
-            *out = content_filters.v[i].f;
-            found = 1;
-        }
-    pthread_mutex_unlock(&content_filters.lock);
-    return found;
 }
 
 /* ---- messages as XML ----------------------------------------------------------------------------- */
@@ -524,13 +475,9 @@ int __tev__CreatePullPointSubscription(struct soap *soap, struct _tev__CreatePul
         return onvif_sender_fault(soap, "wsnt:UnacceptableInitialTerminationTimeFault", NULL,
                                   "InitialTerminationTime is neither a duration nor a UTC time");
     uint64_t id;
-    rc = events_subscribe(ev, expr[0] ? expr : NULL, term, &id);
+    rc = events_subscribe_filtered(ev, expr[0] ? expr : NULL, &items, term, &id);
     if (rc != EVENTS_OK)
         return events_fault(soap, rc);
-    if (items.n_terms && content_filter_add(ev, id, &items) != 0) {
-        events_unsubscribe(ev, id);
-        return events_fault(soap, EVENTS_E_FULL);
-    }
     int64_t termination = term;
     /* The module may clamp the lifetime: report what it keeps. */
     if (events_termination(ev, id, &termination) != EVENTS_OK)
@@ -559,30 +506,15 @@ int __tev__PullMessages(struct soap *soap, struct _tev__PullMessages *req, struc
     if (timeout_s > PULL_MAX_TIMEOUT_S)
         timeout_s = PULL_MAX_TIMEOUT_S;
     int limit = req->MessageLimit > PULL_MAX_MESSAGES ? PULL_MAX_MESSAGES : req->MessageLimit;
+    /* No pull takes more than a queue holds: no point allocating for it. */
+    const struct opennvt_config *cfg = onvif_request_of(soap)->dev->cfg;
+    if (cfg && cfg->events_queue_max > 0 && limit > cfg->events_queue_max)
+        limit = cfg->events_queue_max;
     struct event_message *msgs = calloc((size_t)limit, sizeof *msgs);
     if (!msgs)
         return SOAP_EOM;
     int64_t termination = 0;
-    struct itemfilter items;
-    int filtered = content_filter_of(id, &items);
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    int left_ms = (int)timeout_s * 1000, n;
-    for (;;) {
-        n = events_pull(ev, id, left_ms, msgs, limit, &termination);
-        if (n <= 0 || !filtered)
-            break;
-        int kept = 0;
-        for (int i = 0; i < n; i++)
-            if (itemfilter_matches(&items, &msgs[i]))
-                msgs[kept++] = msgs[i];
-        n = kept;
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        left_ms = (int)timeout_s * 1000 - (int)((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
-        if (n > 0 || left_ms <= 0)
-            break;   /* empty only at the timeout */
-    }
+    int n = events_pull(ev, id, (int)timeout_s * 1000, msgs, limit, &termination);
     if (n < 0) {
         free(msgs);
         return events_fault(soap, n);

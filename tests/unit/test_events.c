@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "opennvt/events.h"
+#include "opennvt/itemfilter.h"
 #include "unit_helpers.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -1112,6 +1113,27 @@ static void test_shutdown_releases_pulls(void **state)
     assert_int_equal(events_termination(fx->e, id + 12345, &term), EVENTS_E_NO_SUBSCRIPTION);
 }
 
+/* A content filter: only the messages it matches are queued, the replayed
+ * states included. */
+static void test_content_filter(void **state)
+{
+    struct fixture *fx = *state;
+    events_publish_simple(fx->e, EVENT_TOPIC_MOTION_ALARM, "VideoSourceToken", "A", "State", "true");
+    events_publish_simple(fx->e, EVENT_TOPIC_MOTION_ALARM, "VideoSourceToken", "B", "State", "false");
+    struct itemfilter f;
+    assert_int_equal(itemfilter_parse("boolean(//tt:SimpleItem[@Name=\"State\" and @Value=\"true\"])", &f), 0);
+    uint64_t id = 0;
+    assert_int_equal(events_subscribe_filtered(fx->e, NULL, &f, T0 + 60000, &id), EVENTS_OK);
+    struct event_message m[8];
+    assert_int_equal(pull_now(fx->e, id, m, 8), 1);            /* A's state only */
+    assert_string_equal(m[0].source[0].value, "A");
+    events_publish_simple(fx->e, EVENT_TOPIC_MOTION_ALARM, "VideoSourceToken", "A", "State", "false");
+    events_publish_simple(fx->e, EVENT_TOPIC_MOTION_ALARM, "VideoSourceToken", "B", "State", "true");
+    assert_int_equal(pull_now(fx->e, id, m, 8), 1);
+    assert_string_equal(m[0].source[0].value, "B");
+    assert_int_equal(events_subscribe_filtered(fx->e, "tns1:NoSuch", &f, T0 + 60000, &id), EVENTS_E_FILTER);
+}
+
 #define FIXTURE_TEST(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 
 static const struct CMUnitTest regular_tests[] = {
@@ -1146,6 +1168,7 @@ static const struct CMUnitTest regular_tests[] = {
     cmocka_unit_test_setup_teardown(test_expiry_ends_a_blocked_pull, real_clock_setup, fixture_teardown),
     FIXTURE_TEST(test_close_with_a_blocked_pull),
     FIXTURE_TEST(test_shutdown_releases_pulls),
+    FIXTURE_TEST(test_content_filter),
     cmocka_unit_test_setup_teardown(test_publishers_and_pullers_in_parallel, big_queue_setup, fixture_teardown),
 };
 
