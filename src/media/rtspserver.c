@@ -1920,6 +1920,7 @@ static void run_command(struct rtspserver *r)
 static void *loop_main(void *arg)
 {
     struct rtspserver *r = arg;
+    pthread_setname_np(pthread_self(), "opennvt-rtsp");
     struct epoll_event evs[128];
     int64_t next_tick = now_ms() + 1000;
     while (!atomic_load(&r->stop)) {
@@ -2023,7 +2024,6 @@ int rtspserver_start(struct rtspserver **out, const struct rtspserver_settings *
         free(r);
         return RTSPSERVER_E_NOMEM;
     }
-    pthread_setname_np(r->thread, "opennvt-rtsp");
     log_info("rtsp", "RTSP server on port %d", r->port);
     *out = r;
     return RTSPSERVER_OK;

@@ -683,6 +683,8 @@ static AVFrame *input_next(struct source *src)
 static void *capture_thread(void *arg)
 {
     struct source *src = arg;
+    /* Named before the first frame (sinks and benchmarks tell threads apart by name). */
+    pthread_setname_np(pthread_self(), "opennvt-source");
     log_info("media", "video source %s: capture started (%dx%d, %d fps)",
             src->kind == KIND_TESTSRC || src->kind == KIND_TESTSRC_STILL ? "testsrc" : src->url, src->width,
             src->height, src->framerate);
@@ -736,7 +738,6 @@ static int capture_start(struct source *src)
         src->in = NULL;
         return SOURCE_E_NOMEM;
     }
-    pthread_setname_np(src->thread, "opennvt-source");
     src->running = 1;
     return SOURCE_OK;
 }

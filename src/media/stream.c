@@ -190,6 +190,7 @@ static int encode_one(struct stream *st, AVFrame *frame, int64_t pts_us, int for
 static void *stream_thread(void *arg)
 {
     struct stream *st = arg;
+    pthread_setname_np(pthread_self(), "opennvt-encode");   /* benchmarks tell threads apart by name */
     AVFrame *frame = av_frame_alloc();
     int sink_added = 0;
     if (frame && source_add_sink(st->hub->src, stream_sink, st) == SOURCE_OK)
@@ -361,7 +362,6 @@ static int stream_ensure_running(struct stream *st)
     st->reconfigure = 0;
     if (pthread_create(&st->thread, NULL, stream_thread, st) != 0)
         return STREAM_E_NOMEM;
-    pthread_setname_np(st->thread, "opennvt-encode");   /* benchmarks tell threads apart by name */
     st->alive = 1;
     st->joinable = 1;
     log_info("media", "stream %s started (%s %dx%d)", st->vec_token,
